@@ -1,0 +1,141 @@
+//! The WASI 0.2 component: exports `azmi:identity/credential`, keeps the cache in the
+//! instance, and maps core values to and from WIT.
+
+use crate::drive::drive;
+use crate::proto::{
+    self, EnvSnapshot, ErrorClass, HostFacts, IdentitySelector, ManagedIdentity, Source, Start,
+    is_managed_identity_variable,
+};
+use crate::wasi_http::{WasiIo, wall_clock_now};
+use bindings::azmi::identity::types as wit;
+use bindings::exports::azmi::identity::credential::Guest;
+use std::cell::RefCell;
+
+#[allow(unsafe_code, missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "managed-identity",
+        with: {
+            "wasi:http/types@0.2.12": wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasi::http::outgoing_handler,
+            "wasi:io/error@0.2.12": wasi::io::error,
+            "wasi:io/poll@0.2.12": wasi::io::poll,
+            "wasi:io/streams@0.2.12": wasi::io::streams,
+            "wasi:cli/environment@0.2.12": wasi::cli::environment,
+            "wasi:clocks/wall-clock@0.2.12": wasi::clocks::wall_clock,
+            "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+            "wasi:random/random@0.2.12": wasi::random::random,
+            "wasi:filesystem/types@0.2.12": wasi::filesystem::types,
+            "wasi:filesystem/preopens@0.2.12": wasi::filesystem::preopens,
+        },
+    });
+
+    use super::Component;
+    export!(Component);
+}
+
+thread_local! {
+    /// The instance's credential: one per component instance, so repeat calls hit the cache.
+    static CREDENTIAL: RefCell<ManagedIdentity> = RefCell::new(ManagedIdentity::new());
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn get_token(scope: String, identity: wit::IdentitySelector) -> Result<wit::AccessToken, wit::Error> {
+        let selector = match identity {
+            wit::IdentitySelector::SystemAssigned => IdentitySelector::SystemAssigned,
+            wit::IdentitySelector::ClientId(id) => IdentitySelector::ClientId(id),
+            wit::IdentitySelector::ObjectId(id) => IdentitySelector::ObjectId(id),
+            wit::IdentitySelector::ResourceId(id) => IdentitySelector::ResourceId(id),
+        };
+        CREDENTIAL.with_borrow_mut(|credential| get_token(credential, &scope, &selector))
+            .map_err(to_wit_error)
+    }
+}
+
+fn get_token(
+    credential: &mut ManagedIdentity,
+    scope: &str,
+    selector: &IdentitySelector,
+) -> Result<wit::AccessToken, proto::Error> {
+    let now = wall_clock_now();
+    if let Some(token) = credential.cached(now, scope, selector)? {
+        return Ok(to_wit_token(token));
+    }
+    let env = EnvSnapshot::from_pairs(
+        wasi::cli::environment::get_environment()
+            .into_iter()
+            .filter(|(k, _)| is_managed_identity_variable(k)),
+    );
+    let random = random_bytes();
+    match credential.start(now, scope, selector, &env, host_facts(), random)? {
+        Start::Cached(token) => Ok(to_wit_token(&token)),
+        Start::Fetch(mut acquisition) => {
+            let outcome = drive(&mut acquisition, &mut WasiIo);
+            let token = credential.complete(wall_clock_now(), acquisition, outcome)?;
+            Ok(to_wit_token(&token))
+        }
+    }
+}
+
+/// Facts the core cannot read itself: whether the Arc agent is installed, seen through the
+/// host's read-only preopen of `/opt/azcmagent/bin` (§14 rule 1).
+fn host_facts() -> HostFacts {
+    use wasi::filesystem::types::PathFlags;
+    let arc_agent_present = wasi::filesystem::preopens::get_directories()
+        .into_iter()
+        .any(|(dir, path)| {
+            path.trim_end_matches('/') == "/opt/azcmagent/bin"
+                && dir.stat_at(PathFlags::empty(), "himds").is_ok()
+        });
+    HostFacts { arc_agent_present }
+}
+
+fn random_bytes() -> [u8; 16] {
+    let a = wasi::random::random::get_random_u64().to_le_bytes();
+    let b = wasi::random::random::get_random_u64().to_le_bytes();
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a);
+    out[8..].copy_from_slice(&b);
+    out
+}
+
+fn to_wit_token(token: &proto::AccessToken) -> wit::AccessToken {
+    wit::AccessToken {
+        token: token.secret().to_string(),
+        expires_on: token.expires_on(),
+        refresh_on: Some(token.refresh_on()),
+        token_type: token.token_type().to_string(),
+        source: to_wit_source(token.source()),
+    }
+}
+
+fn to_wit_source(source: Source) -> wit::Source {
+    match source {
+        Source::Imds => wit::Source::Imds,
+        Source::AppService => wit::Source::AppService,
+        Source::AppService2017 => wit::Source::AppService2017,
+        Source::AzureMl => wit::Source::AzureMl,
+        Source::CloudShell => wit::Source::CloudShell,
+        Source::AzureArc => wit::Source::AzureArc,
+        Source::ServiceFabric => wit::Source::ServiceFabric,
+        Source::WorkloadIdentity => wit::Source::WorkloadIdentity,
+    }
+}
+
+fn to_wit_error(error: proto::Error) -> wit::Error {
+    let info = || wit::ErrorInfo {
+        message: error.message().to_string(),
+        source: error.mi_source().map(to_wit_source),
+        status: error.status(),
+        code: error.code().map(str::to_string),
+        correlation_id: error.correlation_id().map(str::to_string),
+    };
+    match error.class() {
+        ErrorClass::CredentialUnavailable => wit::Error::CredentialUnavailable(info()),
+        ErrorClass::AuthenticationFailed => wit::Error::AuthenticationFailed(info()),
+        ErrorClass::InvalidArgument => wit::Error::InvalidArgument(error.message().to_string()),
+    }
+}

@@ -1,0 +1,20 @@
+//! azmi: Azure managed-identity tokens for WebAssembly.
+//!
+//! [`proto`] is the sans-IO core; [`drive`] the blocking loop over it. With the `component`
+//! feature the crate builds the WASI 0.2 component (`wasm32-wasip2`) exporting
+//! `azmi:identity/credential`; with `proxy-wasm`, the Envoy filter (`wasm32-wasip1`).
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(all(feature = "component", feature = "proxy-wasm"))]
+compile_error!(
+    "features `component` and `proxy-wasm` are exclusive: build one per artifact (-p azmi --features component --target wasm32-wasip2)"
+);
+
+pub mod drive;
+pub mod proto;
+
+#[cfg(feature = "component")]
+mod component;
+#[cfg(feature = "component")]
+mod wasi_http;

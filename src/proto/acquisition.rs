@@ -1,0 +1,139 @@
+//! One token fetch as a state machine: the adapter sends what `poll_action` asks for and
+//! feeds back what happened.
+
+use super::cache::CacheKey;
+use super::error::{Error, ErrorKind};
+use super::http::{HttpRequest, HttpResponse, TransportError, TransportErrorKind};
+use super::response::{classify_failure, parse_token};
+use super::selector::IdentitySelector;
+use super::source::Source;
+use super::time::UnixMillis;
+use super::token::AccessToken;
+
+/// Slack on top of the per-attempt timeouts before the core gives up on its own (the host
+/// enforces the real timeouts; this backstop catches a host that does not).
+const DEADLINE_SLACK_MS: u64 = 1_000;
+
+/// What the adapter must do next.
+#[derive(Debug)]
+#[must_use]
+pub enum Action {
+    /// Send this request and report the result with [`Acquisition::handle_response`] or
+    /// [`Acquisition::handle_transport_error`].
+    Send(HttpRequest),
+}
+
+/// One token fetch.
+///
+/// Call order (quinn style): loop { `poll_outcome` → done; `poll_action` → perform it and call
+/// the matching `handle_*`; otherwise wait until `poll_timeout` and call `handle_timeout` }.
+/// Every `handle_*` takes the current wall-clock time.
+#[derive(Debug)]
+pub struct Acquisition {
+    key: CacheKey,
+    selector: IdentitySelector,
+    next: Option<HttpRequest>,
+    deadline: Option<UnixMillis>,
+    outcome: Option<Result<AccessToken, Error>>,
+}
+
+impl Acquisition {
+    pub(crate) fn new(key: CacheKey, selector: IdentitySelector, request: HttpRequest) -> Self {
+        Self {
+            key,
+            selector,
+            next: Some(request),
+            deadline: None,
+            outcome: None,
+        }
+    }
+
+    /// The source this fetch talks to.
+    pub fn source(&self) -> Source {
+        self.key.source
+    }
+
+    /// The cache key the result will be stored under.
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
+    /// The next thing to do, if any. `now` starts the attempt's deadline.
+    pub fn poll_action(&mut self, now: UnixMillis) -> Option<Action> {
+        let request = self.next.take()?;
+        let t = request.timeouts;
+        self.deadline = Some(now.plus_millis(
+            t.connect_ms + t.first_byte_ms + t.between_bytes_ms + DEADLINE_SLACK_MS,
+        ));
+        Some(Action::Send(request))
+    }
+
+    /// When the core wants `handle_timeout` called, if ever.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        self.outcome.is_none().then_some(self.deadline).flatten()
+    }
+
+    /// The finished result, once there is one (taken once).
+    pub fn poll_outcome(&mut self) -> Option<Result<AccessToken, Error>> {
+        self.outcome.take()
+    }
+
+    /// The response to the last request, received at `now`.
+    pub fn handle_response(&mut self, now: UnixMillis, response: HttpResponse) {
+        let source = self.key.source;
+        let outcome = if (200..300).contains(&response.status) {
+            parse_token(source, &response.body, now)
+        } else {
+            Err(classify_failure(
+                source,
+                &self.selector,
+                &self.key.resource,
+                &response,
+            ))
+        };
+        self.finish(outcome);
+    }
+
+    /// The last request got no response.
+    pub fn handle_transport_error(&mut self, _now: UnixMillis, error: TransportError) {
+        let source = self.key.source;
+        let spec = source.spec();
+        let (kind, message) = match error.kind {
+            TransportErrorKind::ResponseTooLarge => (
+                ErrorKind::InvalidResponse,
+                format!("{source}: the response was larger than the 1 MiB limit ({}); this is not a managed-identity endpoint", error.detail),
+            ),
+            TransportErrorKind::Denied => (
+                ErrorKind::Unavailable,
+                format!("{source}: the host refused to connect ({}); allow the endpoint in the host's outbound HTTP policy", error.detail),
+            ),
+            _ => (
+                // §7.3: no response from the source at all means it is not here.
+                ErrorKind::Unavailable,
+                format!(
+                    "{source}: no response from the endpoint ({}); no managed identity is reachable here (source chosen because of {})",
+                    error.detail, spec.variables
+                ),
+            ),
+        };
+        self.finish(Err(Error::new(kind, Some(source), message)));
+    }
+
+    /// Time passed; gives up when the deadline is reached.
+    pub fn handle_timeout(&mut self, now: UnixMillis) {
+        if self.outcome.is_some() || self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        let source = self.key.source;
+        self.finish(Err(Error::new(
+            ErrorKind::Unavailable,
+            Some(source),
+            format!("{source}: the endpoint did not answer in time; no managed identity is reachable here"),
+        )));
+    }
+
+    fn finish(&mut self, outcome: Result<AccessToken, Error>) {
+        self.deadline = None;
+        self.outcome = Some(outcome);
+    }
+}

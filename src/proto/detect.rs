@@ -1,0 +1,112 @@
+//! Source detection: a pure function of the environment snapshot and one host fact
+//! (§3, §14 rules 1–3).
+
+use super::env::{EnvSnapshot, HostFacts, var};
+use super::error::{Error, ErrorKind};
+use super::selector::SelectorKind;
+use super::source::Source;
+use super::url::Endpoint;
+
+/// IMDS base when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is unset (Appendix A).
+pub const IMDS_BASE: &str = "http://169.254.169.254";
+/// IMDS token path, appended to the base (§4.1, §4.8).
+pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
+/// Arc endpoint when found by the agent binary only (§9.5; msal-node/MSAL Go use 127.0.0.1).
+pub const ARC_DEFAULT_ENDPOINT: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+/// Entra authority when `AZURE_AUTHORITY_HOST` is unset (§10.1).
+pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+
+/// The detected source and where to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detection {
+    /// Which source.
+    pub source: Source,
+    /// Its token endpoint (for workload identity: the authority host).
+    pub endpoint: Endpoint,
+    /// Name of the variable the endpoint came from, for messages.
+    pub endpoint_variable: &'static str,
+}
+
+/// Detects the source, first match wins (§14 rule 2, the order msal-node and MSAL Go use):
+/// Service Fabric → App Service → Azure ML / App Service 2017 → Cloud Shell → Azure Arc →
+/// workload identity → IMDS.
+///
+/// Workload identity sits after the platform sources and before IMDS (rule 3): on AKS, IMDS
+/// would return the node's identity. Its client id may come from `AZURE_CLIENT_ID` or from a
+/// client-id selector, hence `selector`.
+pub fn detect(
+    env: &EnvSnapshot,
+    facts: HostFacts,
+    selector: SelectorKind,
+) -> Result<Detection, Error> {
+    let identity_endpoint = env.get(var::IDENTITY_ENDPOINT);
+    if let Some(endpoint) = identity_endpoint {
+        if env.has(var::IDENTITY_HEADER) {
+            let source = if env.has(var::IDENTITY_SERVER_THUMBPRINT) {
+                Source::ServiceFabric
+            } else {
+                Source::AppService
+            };
+            return found(source, endpoint, var::IDENTITY_ENDPOINT);
+        }
+    }
+    if let Some(endpoint) = env.get(var::MSI_ENDPOINT) {
+        let source = match (
+            env.has(var::MSI_SECRET),
+            env.has(var::DEFAULT_IDENTITY_CLIENT_ID),
+        ) {
+            (true, true) => Source::AzureMl,
+            (true, false) => Source::AppService2017,
+            (false, _) => Source::CloudShell,
+        };
+        return found(source, endpoint, var::MSI_ENDPOINT);
+    }
+    match identity_endpoint {
+        Some(endpoint) if env.has(var::IMDS_ENDPOINT) => {
+            return found(Source::AzureArc, endpoint, var::IDENTITY_ENDPOINT);
+        }
+        _ if facts.arc_agent_present => {
+            return found(Source::AzureArc, ARC_DEFAULT_ENDPOINT, "the Arc agent default");
+        }
+        _ => {}
+    }
+    if env.has(var::AZURE_FEDERATED_TOKEN_FILE)
+        && env.has(var::AZURE_TENANT_ID)
+        && (env.has(var::AZURE_CLIENT_ID) || selector == SelectorKind::ClientId)
+    {
+        let authority = env
+            .get(var::AZURE_AUTHORITY_HOST)
+            .unwrap_or(DEFAULT_AUTHORITY_HOST);
+        return found(Source::WorkloadIdentity, authority, var::AZURE_AUTHORITY_HOST);
+    }
+    match env.get(var::AZURE_POD_IDENTITY_AUTHORITY_HOST) {
+        // Python's rule: strip trailing slashes, append the path (msal-node's `//metadata`
+        // and JS's dropped path are both wrong, §4.8).
+        Some(base) => {
+            let url = format!("{}{IMDS_PATH}", base.trim_end_matches('/'));
+            found(Source::Imds, &url, var::AZURE_POD_IDENTITY_AUTHORITY_HOST)
+        }
+        None => found(
+            Source::Imds,
+            &format!("{IMDS_BASE}{IMDS_PATH}"),
+            "the IMDS default",
+        ),
+    }
+}
+
+fn found(source: Source, url: &str, variable: &'static str) -> Result<Detection, Error> {
+    let endpoint = Endpoint::parse(url).map_err(|why| {
+        Error::new(
+            ErrorKind::Configuration,
+            Some(source),
+            format!(
+                "{source}: {variable} is not a valid endpoint URL: {why}; set it to an http:// or https:// URL"
+            ),
+        )
+    })?;
+    Ok(Detection {
+        source,
+        endpoint,
+        endpoint_variable: variable,
+    })
+}

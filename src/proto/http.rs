@@ -1,0 +1,183 @@
+//! Owned, lifetime-free HTTP values exchanged with adapters (no `http`-crate types).
+
+use super::source::Timeouts;
+
+/// Largest response body a host should hand to the core; a larger one is an invalid response.
+/// MI token responses are under 8 KB; 1 MiB leaves room for any error page.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The request methods managed-identity sources use.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Every source but Cloud Shell and workload identity.
+    Get,
+    /// Cloud Shell and workload identity form posts.
+    Post,
+}
+
+impl Method {
+    /// The method token, e.g. `GET`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// URL scheme.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP (IMDS, App Service, local agents).
+    Http,
+    /// TLS (Service Fabric, Entra).
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// One request header. `sensitive` values (secrets, keys) are redacted by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Header name, as sent.
+    pub name: &'static str,
+    /// Header value.
+    pub value: String,
+    /// True for secrets: `X-IDENTITY-HEADER`, `secret`, `Authorization`.
+    pub sensitive: bool,
+}
+
+impl core::fmt::Debug for Header {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let value = if self.sensitive {
+            "<redacted>"
+        } else {
+            &self.value
+        };
+        write!(f, "{}: {}", self.name, value)
+    }
+}
+
+/// A request the adapter must send, exactly as built.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Scheme.
+    pub scheme: Scheme,
+    /// `host[:port]`.
+    pub authority: String,
+    /// Path and query, starting with `/`.
+    pub path_and_query: String,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
+    /// Body (empty for GET).
+    pub body: Vec<u8>,
+    /// True when the body carries a secret (workload identity's client assertion).
+    pub body_sensitive: bool,
+    /// Per-attempt timeouts the adapter must enforce.
+    pub timeouts: Timeouts,
+}
+
+impl HttpRequest {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// `scheme://authority/path?query`, for messages (no secrets live in URLs).
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.authority,
+            self.path_and_query
+        )
+    }
+}
+
+impl core::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("HttpRequest");
+        d.field("method", &self.method)
+            .field("url", &self.url())
+            .field("headers", &self.headers);
+        if self.body_sensitive {
+            d.field("body", &format_args!("<{} bytes redacted>", self.body.len()));
+        } else {
+            d.field("body", &String::from_utf8_lossy(&self.body));
+        }
+        d.field("timeouts", &self.timeouts).finish()
+    }
+}
+
+/// A response as received. Header names may be in any case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body, at most [`MAX_RESPONSE_BYTES`].
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why no response arrived.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Nothing listens there (connection refused, unreachable).
+    ConnectionRefused,
+    /// Connect or response timed out.
+    Timeout,
+    /// The name did not resolve.
+    Dns,
+    /// TLS failed (certificate, handshake).
+    Tls,
+    /// The host's egress policy refused the destination.
+    Denied,
+    /// The response body exceeded [`MAX_RESPONSE_BYTES`].
+    ResponseTooLarge,
+    /// The connection broke mid-exchange, or anything else.
+    Other,
+}
+
+/// A transport failure reported by the adapter. `detail` must not contain secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportError {
+    /// What kind of failure.
+    pub kind: TransportErrorKind,
+    /// The host's description, for messages.
+    pub detail: String,
+}
+
+impl TransportError {
+    /// A transport error of `kind`.
+    pub fn new(kind: TransportErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}

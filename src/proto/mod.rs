@@ -1,0 +1,48 @@
+//! The sans-IO core: source detection, request building, response parsing, error
+//! classification and caching, with no I/O of its own.
+//!
+//! Nothing here touches the network, a clock, the environment, the filesystem or an RNG:
+//! time comes in as [`UnixMillis`], the environment as an [`EnvSnapshot`], randomness as
+//! bytes, and requests go out as [`Action`]s for an adapter to perform (quinn-proto style).
+#![forbid(unsafe_code)]
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod acquisition;
+mod cache;
+mod client;
+mod detect;
+mod env;
+mod error;
+mod expiry;
+mod http;
+mod request;
+mod response;
+mod scope;
+mod selector;
+mod source;
+mod time;
+mod token;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+pub use acquisition::{Acquisition, Action};
+pub use cache::{CacheKey, MAX_ENTRIES};
+pub use client::{ManagedIdentity, Start};
+pub use detect::{
+    ARC_DEFAULT_ENDPOINT, DEFAULT_AUTHORITY_HOST, Detection, IMDS_BASE, IMDS_PATH, detect,
+};
+pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
+pub use error::{Error, ErrorClass, ErrorKind, TROUBLESHOOTING};
+pub use http::{
+    Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
+    TransportErrorKind,
+};
+pub use response::ServiceError;
+pub use scope::{DEFAULT_SUFFIX, resource_from_scope};
+pub use selector::{IdentitySelector, SelectorKind};
+pub use source::{SOURCES, SelectorParams, Source, SourceSpec, Timeouts};
+pub use time::UnixMillis;
+pub use token::{AccessToken, EXPIRY_MARGIN_SECS, HALF_LIFE_THRESHOLD_SECS};
+pub use url::Endpoint;

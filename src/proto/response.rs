@@ -1,0 +1,229 @@
+//! Parses token responses (§6) and classifies failures (§7).
+
+use super::error::{Error, ErrorKind};
+use super::expiry::{parse_expires_on, parse_seconds};
+use super::http::HttpResponse;
+use super::selector::{IdentitySelector, SelectorKind};
+use super::source::Source;
+use super::time::UnixMillis;
+use super::token::AccessToken;
+use serde_json::{Map, Value};
+
+/// Longest service text quoted in a message.
+const MAX_QUOTED: usize = 300;
+
+/// Parses a 2xx body into a token (§6.3): `expires_on` in every known format, else
+/// `expires_in` from the time the response was *received* (§14 rule 15); an unknown expiry,
+/// a missing token or a non-Bearer type is an invalid response, never an expired token.
+pub fn parse_token(
+    source: Source,
+    body: &[u8],
+    received_at: UnixMillis,
+) -> Result<AccessToken, Error> {
+    let invalid = |what: String| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            Some(source),
+            format!("{source}: the token response is unusable: {what}; this is a platform fault, retry later or report it with the response status"),
+        )
+    };
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        if source == Source::Imds {
+            // §7.3: a non-JSON 2xx on the IMDS address is some other server (Go's rule).
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                Some(source),
+                "IMDS: the endpoint answered with something that is not JSON, so it is not IMDS; no managed identity is reachable here",
+            ));
+        }
+        return Err(invalid(format!("the body is not a JSON object ({} bytes)", body.len())));
+    };
+    let token = match map.get("access_token") {
+        Some(Value::String(t)) if !t.is_empty() => t,
+        _ => return Err(invalid("it has no access_token".into())),
+    };
+    if let Some(kind) = map.get("token_type") {
+        match kind.as_str() {
+            Some(t) if t.eq_ignore_ascii_case("bearer") => {}
+            _ => return Err(invalid(format!("token_type is {}, not Bearer", quote_value(kind)))),
+        }
+    }
+    let expires_on = map
+        .get("expires_on")
+        .and_then(parse_expires_on)
+        .or_else(|| {
+            map.get("expires_in")
+                .and_then(parse_seconds)
+                .map(|s| received_at.as_secs().saturating_add(s))
+        })
+        .ok_or_else(|| {
+            invalid(format!(
+                "its expiry is unknown (expires_on={}, expires_in={})",
+                map.get("expires_on").map_or("absent".into(), quote_value),
+                map.get("expires_in").map_or("absent".into(), quote_value),
+            ))
+        })?;
+    if UnixMillis::from_secs(expires_on) <= received_at {
+        return Err(invalid(format!(
+            "the token expired at {expires_on}, before it arrived (check the host clock)"
+        )));
+    }
+    let refresh_in = map.get("refresh_in").and_then(parse_seconds);
+    Ok(AccessToken::new(
+        token.clone(),
+        expires_on,
+        received_at,
+        refresh_in,
+        source,
+    ))
+}
+
+/// What an error body says, normalized across the shapes of §7.1.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceError {
+    /// `error`, or `error.code` (Service Fabric).
+    pub code: Option<String>,
+    /// `error_description`, `message`, or `error.message`.
+    pub description: Option<String>,
+    /// `correlation_id`, `correlationId`, or `error.correlationId`.
+    pub correlation_id: Option<String>,
+}
+
+impl ServiceError {
+    /// Reads any of the §7.1 shapes; a non-JSON body becomes a quoted description.
+    pub fn parse(body: &[u8]) -> ServiceError {
+        let map = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => map,
+            _ => {
+                let text = String::from_utf8_lossy(body);
+                let text = text.trim();
+                return ServiceError {
+                    description: (!text.is_empty()).then(|| sanitize(text)),
+                    ..ServiceError::default()
+                };
+            }
+        };
+        let nested = map.get("error").and_then(Value::as_object);
+        let field = |m: &Map<String, Value>, names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| m.get(*n).and_then(Value::as_str))
+                .map(sanitize)
+        };
+        ServiceError {
+            code: map
+                .get("error")
+                .and_then(Value::as_str)
+                .map(sanitize)
+                .or_else(|| nested.and_then(|n| field(n, &["code"]))),
+            description: field(&map, &["error_description", "message"])
+                .or_else(|| nested.and_then(|n| field(n, &["message"]))),
+            correlation_id: field(&map, &["correlation_id", "correlationId"])
+                .or_else(|| nested.and_then(|n| field(n, &["correlationId", "correlation_id"]))),
+        }
+    }
+
+    fn summary(&self, status: u16) -> String {
+        match (&self.code, &self.description) {
+            (Some(c), Some(d)) => format!("{status} {c}: {d}"),
+            (Some(c), None) => format!("{status} {c}"),
+            (None, Some(d)) => format!("{status}: {d}"),
+            (None, None) => format!("{status}"),
+        }
+    }
+
+    fn mentions(&self, needle: &str) -> bool {
+        let has = |s: &Option<String>| {
+            s.as_deref()
+                .is_some_and(|s| s.to_ascii_lowercase().contains(needle))
+        };
+        has(&self.code) || has(&self.description)
+    }
+}
+
+/// Classifies a non-2xx answer per §7.3. Never claims a cause the status cannot prove.
+pub fn classify_failure(
+    source: Source,
+    selector: &IdentitySelector,
+    resource: &str,
+    response: &HttpResponse,
+) -> Error {
+    let status = response.status;
+    let service = ServiceError::parse(&response.body);
+    let said = service.summary(status);
+    let user_assigned = selector.kind() != SelectorKind::SystemAssigned;
+    let who = describe_identity(selector);
+    let (kind, message) = if service.mentions("invalid_resource") || service.mentions("aadsts500011") {
+        (
+            ErrorKind::Configuration,
+            format!("{source}: the resource {resource:?} is not known to Entra ID ({said}); check the scope, e.g. https://vault.azure.net/.default"),
+        )
+    } else if source == Source::Imds && status == 403 && service.mentions("unreachable") {
+        (
+            ErrorKind::Unavailable,
+            format!("IMDS: the endpoint is unreachable ({said}); a local proxy (such as Docker Desktop's) answered instead of IMDS"),
+        )
+    } else if status == 400
+        && (service.mentions("identity not found")
+            || service.mentions("unable to load requested managed identity"))
+    {
+        if user_assigned {
+            (
+                ErrorKind::Configuration,
+                format!("{source}: {who} is not assigned to this resource ({said}); assign the identity to the resource or fix the id"),
+            )
+        } else {
+            (
+                ErrorKind::Unavailable,
+                format!("{source}: no system-assigned identity is enabled on this resource ({said}); enable it, or select a user-assigned identity"),
+            )
+        }
+    } else if matches!(status, 401 | 403) && source.spec().secret_header.is_some() {
+        (
+            ErrorKind::Configuration,
+            format!("{source}: the endpoint rejected the secret from {} ({said}); restart the process so it gets the platform's current value", source.spec().variables),
+        )
+    } else if (400..500).contains(&status) {
+        (
+            ErrorKind::Configuration,
+            format!("{source}: the request for {who} was refused ({said})"),
+        )
+    } else {
+        (
+            ErrorKind::Service,
+            format!("{source}: the endpoint failed ({said}); retry later, the platform reports this as a service fault"),
+        )
+    };
+    Error::new(kind, Some(source), message).with_service(
+        Some(status),
+        service.code,
+        service.correlation_id,
+    )
+}
+
+/// How messages name the requested identity (ids are not secrets).
+fn describe_identity(selector: &IdentitySelector) -> String {
+    match selector {
+        IdentitySelector::SystemAssigned => "the system-assigned identity".into(),
+        IdentitySelector::ClientId(id) => format!("the user-assigned identity with client id {id}"),
+        IdentitySelector::ObjectId(id) => format!("the user-assigned identity with object id {id}"),
+        IdentitySelector::ResourceId(id) => format!("the user-assigned identity {id}"),
+    }
+}
+
+/// Service text made safe to quote: control characters dropped, length capped.
+fn sanitize(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_QUOTED)
+        .collect();
+    if text.chars().count() > MAX_QUOTED {
+        out.push('…');
+    }
+    out
+}
+
+fn quote_value(v: &Value) -> String {
+    sanitize(&v.to_string())
+}

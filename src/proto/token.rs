@@ -1,0 +1,86 @@
+//! The token handed back to callers; its `Debug` never shows the secret.
+
+use super::source::Source;
+use super::time::UnixMillis;
+
+/// Tokens are treated as expired this long before `expires_on` (§14 rule 25; all MSALs).
+pub const EXPIRY_MARGIN_SECS: u64 = 300;
+/// Lifetimes at least this long refresh at half-life (§14 rule 26; two hours).
+pub const HALF_LIFE_THRESHOLD_SECS: u64 = 7200;
+
+/// An access token and its timing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    token: String,
+    expires_on: u64,
+    refresh_on: u64,
+    source: Source,
+}
+
+impl AccessToken {
+    /// A token received at `received_at` that expires at `expires_on` (unix seconds).
+    /// `refresh_in` is the server's suggestion (seconds after receipt), if any.
+    pub fn new(
+        token: String,
+        expires_on: u64,
+        received_at: UnixMillis,
+        refresh_in: Option<u64>,
+        source: Source,
+    ) -> Self {
+        let received = received_at.as_secs();
+        let refresh_on = match refresh_in {
+            Some(r) => received.saturating_add(r).min(expires_on),
+            None if expires_on.saturating_sub(received) >= HALF_LIFE_THRESHOLD_SECS => {
+                received + (expires_on - received) / 2
+            }
+            None => expires_on.saturating_sub(EXPIRY_MARGIN_SECS).max(received),
+        };
+        Self {
+            token,
+            expires_on,
+            refresh_on,
+            source,
+        }
+    }
+
+    /// The bearer token. Treat it as a secret.
+    pub fn secret(&self) -> &str {
+        &self.token
+    }
+
+    /// Expiry, unix seconds.
+    pub fn expires_on(&self) -> u64 {
+        self.expires_on
+    }
+
+    /// When a refresh is due (§14 rule 26), unix seconds.
+    pub fn refresh_on(&self) -> u64 {
+        self.refresh_on
+    }
+
+    /// Always `Bearer`: other token types are refused while parsing (§6.3).
+    pub fn token_type(&self) -> &'static str {
+        "Bearer"
+    }
+
+    /// The source that issued it.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// Usable at `now`: more than [`EXPIRY_MARGIN_SECS`] before expiry.
+    pub fn is_fresh(&self, now: UnixMillis) -> bool {
+        now < UnixMillis::from_secs(self.expires_on.saturating_sub(EXPIRY_MARGIN_SECS))
+    }
+}
+
+impl core::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &format_args!("<{} bytes redacted>", self.token.len()))
+            .field("expires_on", &self.expires_on)
+            .field("refresh_on", &self.refresh_on)
+            .field("source", &self.source)
+            .finish()
+    }
+}

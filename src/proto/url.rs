@@ -1,0 +1,100 @@
+//! Endpoint URLs from the environment, parsed strictly, and RFC 3986 query encoding.
+//!
+//! The `url` crate would pull IDNA tables into a component whose budget is 150 KB, and
+//! managed-identity endpoints are plain `http(s)://host[:port]/path` values; this parser
+//! accepts exactly that and refuses user info, fragments and other schemes.
+
+use super::http::Scheme;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Characters left unencoded in query values: RFC 3986 unreserved (§14 rule 7).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A parsed endpoint URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// `host[:port]`, lower-cased host.
+    pub authority: String,
+    /// Path, starting with `/`, without query.
+    pub path: String,
+    /// Existing query without `?` (kept, our parameters are appended).
+    pub query: String,
+}
+
+impl Endpoint {
+    /// Parses `http(s)://authority[/path][?query]`; the reason on failure is for messages.
+    pub fn parse(raw: &str) -> Result<Endpoint, &'static str> {
+        let (scheme, rest) = if let Some(rest) = strip_prefix_ignore_case(raw, "http://") {
+            (Scheme::Http, rest)
+        } else if let Some(rest) = strip_prefix_ignore_case(raw, "https://") {
+            (Scheme::Https, rest)
+        } else {
+            return Err("it must start with http:// or https://");
+        };
+        if rest.contains('#') {
+            return Err("it must not contain a fragment (#)");
+        }
+        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("it must not contain whitespace");
+        }
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if authority.is_empty() {
+            return Err("it has no host");
+        }
+        if authority.contains('@') {
+            return Err("it must not contain user info (@)");
+        }
+        let rest = &rest[authority_end..];
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, query),
+            None => (rest, ""),
+        };
+        Ok(Endpoint {
+            scheme,
+            authority: authority.to_ascii_lowercase(),
+            path: if path.is_empty() { "/" } else { path }.to_string(),
+            query: query.to_string(),
+        })
+    }
+
+    /// The host without port or IPv6 brackets.
+    pub fn host(&self) -> &str {
+        let a = self.authority.as_str();
+        if let Some(rest) = a.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest);
+        }
+        a.rsplit_once(':').map_or(a, |(h, _)| h)
+    }
+
+    /// Path and query with `params` appended, values percent-encoded.
+    pub fn path_and_query(&self, params: &[(&str, &str)]) -> String {
+        let mut out = self.path.clone();
+        let mut first = true;
+        if !self.query.is_empty() {
+            out.push('?');
+            out.push_str(&self.query);
+            first = false;
+        }
+        for (name, value) in params {
+            out.push(if first { '?' } else { '&' });
+            first = false;
+            out.push_str(name);
+            out.push('=');
+            out.extend(utf8_percent_encode(value, QUERY_VALUE));
+        }
+        out
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}

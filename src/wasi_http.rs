@@ -1,0 +1,176 @@
+//! The component's host I/O for [`crate::drive`]: `wasi:http` requests with per-attempt
+//! timeouts, `wasi:clocks` time and sleeps.
+
+use crate::drive::Io;
+use crate::proto::{
+    HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
+    TransportErrorKind, UnixMillis,
+};
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme as WasiScheme,
+};
+use wasi::io::streams::StreamError;
+
+/// Largest chunk `blocking-write-and-flush` accepts (wasi:io contract).
+const WRITE_CHUNK: usize = 4096;
+
+/// The current wall-clock time from `wasi:clocks/wall-clock`.
+pub(crate) fn wall_clock_now() -> UnixMillis {
+    let t = wasi::clocks::wall_clock::now();
+    UnixMillis(t.seconds * 1000 + u64::from(t.nanoseconds) / 1_000_000)
+}
+
+/// [`Io`] over wasi:http and wasi:clocks.
+pub(crate) struct WasiIo;
+
+impl Io for WasiIo {
+    fn now(&mut self) -> UnixMillis {
+        wall_clock_now()
+    }
+
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        send(request)
+    }
+
+    fn sleep_until(&mut self, deadline: UnixMillis) {
+        let ms = wall_clock_now().millis_until(deadline);
+        if ms > 0 {
+            wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+        }
+    }
+}
+
+fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    let other = |what: &str| TransportError::new(TransportErrorKind::Other, what.to_string());
+    let entries: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), h.value.as_bytes().to_vec()))
+        .collect();
+    let headers = Fields::from_list(&entries).map_err(|_| other("the host refused a header"))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let method = match request.method {
+        Method::Get => WasiMethod::Get,
+        Method::Post => WasiMethod::Post,
+    };
+    let scheme = match request.scheme {
+        Scheme::Http => WasiScheme::Http,
+        Scheme::Https => WasiScheme::Https,
+    };
+    outgoing
+        .set_method(&method)
+        .and_then(|()| outgoing.set_scheme(Some(&scheme)))
+        .and_then(|()| outgoing.set_authority(Some(&request.authority)))
+        .and_then(|()| outgoing.set_path_with_query(Some(&request.path_and_query)))
+        .map_err(|()| other("the host refused the request line"))?;
+    let body = outgoing
+        .body()
+        .map_err(|()| other("no request body handle"))?;
+    let options = RequestOptions::new();
+    let t = request.timeouts;
+    // A host that cannot enforce a timeout says so; the core's deadline is the backstop.
+    let _ = options.set_connect_timeout(Some(t.connect_ms * 1_000_000));
+    let _ = options.set_first_byte_timeout(Some(t.first_byte_ms * 1_000_000));
+    let _ = options.set_between_bytes_timeout(Some(t.between_bytes_ms * 1_000_000));
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(transport)?;
+    if !request.body.is_empty() {
+        let stream = body.write().map_err(|()| other("no request body stream"))?;
+        for chunk in request.body.chunks(WRITE_CHUNK) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|_| other("writing the request body failed"))?;
+        }
+        drop(stream);
+    }
+    OutgoingBody::finish(body, None).map_err(transport)?;
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(transport(code)),
+        Some(Err(())) | None => return Err(other("the response future failed")),
+    };
+    read_response(response)
+}
+
+fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportError> {
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let incoming = response
+        .consume()
+        .map_err(|()| TransportError::new(TransportErrorKind::Other, "no response body"))?;
+    let mut body = Vec::new();
+    {
+        let stream = incoming
+            .stream()
+            .map_err(|()| TransportError::new(TransportErrorKind::Other, "no body stream"))?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_RESPONSE_BYTES {
+                        return Err(TransportError::new(
+                            TransportErrorKind::ResponseTooLarge,
+                            format!("more than {MAX_RESPONSE_BYTES} bytes"),
+                        ));
+                    }
+                }
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(TransportError::new(
+                        TransportErrorKind::Other,
+                        format!("reading the response failed: {}", e.to_debug_string()),
+                    ));
+                }
+            }
+        }
+    }
+    drop(incoming);
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn transport(code: ErrorCode) -> TransportError {
+    use TransportErrorKind as K;
+    let kind = match &code {
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => K::Dns,
+        ErrorCode::ConnectionRefused
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable => K::ConnectionRefused,
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::HttpResponseTimeout => K::Timeout,
+        ErrorCode::TlsProtocolError
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_) => K::Tls,
+        ErrorCode::HttpRequestDenied => K::Denied,
+        ErrorCode::HttpResponseBodySize(_) => K::ResponseTooLarge,
+        _ => K::Other,
+    };
+    TransportError::new(kind, describe(&code))
+}
+
+/// Short text for messages (`ErrorCode`'s `Debug` is verbose but secret-free).
+fn describe(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::ConnectionRefused => "connection refused".into(),
+        ErrorCode::ConnectionTimeout => "connect timed out".into(),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            "response timed out".into()
+        }
+        ErrorCode::HttpRequestDenied => "destination not allowed by the host".into(),
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => "name resolution failed".into(),
+        other => format!("{other:?}"),
+    }
+}
