@@ -1,0 +1,45 @@
+//! Builds the azmi component (`wasm32-wasip2`, release) so the host and the `azmi` binary can
+//! embed it. It uses its own target directory: the outer cargo holds the lock on `target/`,
+//! and sharing it would deadlock (design.md, "Building the component").
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    let target_dir = root.join("target").join("component");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["build", "--quiet", "--release", "-p", "azmi"])
+        .args(["--target", "wasm32-wasip2", "--features", "component"])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    // The outer build's flags and wrappers (clippy, coverage) must not leak into the guest.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        command.env_remove(var);
+    }
+    let output = command.output().expect("running cargo for the component");
+    if !output.status.success() {
+        panic!(
+            "building the azmi component failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let wasm = target_dir
+        .join("wasm32-wasip2")
+        .join("release")
+        .join("azmi.wasm");
+    assert!(wasm.exists(), "{} was not produced", wasm.display());
+    println!("cargo:rustc-env=AZMI_COMPONENT_PATH={}", wasm.display());
+}

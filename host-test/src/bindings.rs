@@ -1,0 +1,68 @@
+//! Host bindings for the `azmi:identity/managed-identity` world, with every wasi import
+//! provided by wasmtime-wasi and wasmtime-wasi-http.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "managed-identity",
+    exports: { default: async },
+    with: {
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:random": wasmtime_wasi::p2::bindings::random,
+        "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+    },
+    require_store_data_send: true,
+});
+
+pub use self::azmi::identity::types::{AccessToken, Error, ErrorInfo, IdentitySelector, Source};
+
+impl Source {
+    /// The stable machine name (`imds`, `app_service`, …), as in the CLI's JSON.
+    pub fn id(self) -> &'static str {
+        self.core().id()
+    }
+
+    /// The matching core value.
+    pub fn core(self) -> ::azmi::proto::Source {
+        use ::azmi::proto::Source as S;
+        match self {
+            Source::Imds => S::Imds,
+            Source::AppService => S::AppService,
+            Source::AppService2017 => S::AppService2017,
+            Source::AzureMl => S::AzureMl,
+            Source::CloudShell => S::CloudShell,
+            Source::AzureArc => S::AzureArc,
+            Source::ServiceFabric => S::ServiceFabric,
+            Source::WorkloadIdentity => S::WorkloadIdentity,
+        }
+    }
+}
+
+impl Error {
+    /// `credential_unavailable`, `authentication_failed` or `invalid_argument`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::CredentialUnavailable(_) => "credential_unavailable",
+            Error::AuthenticationFailed(_) => "authentication_failed",
+            Error::InvalidArgument(_) => "invalid_argument",
+        }
+    }
+
+    /// The message, whatever the class.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::CredentialUnavailable(i) | Error::AuthenticationFailed(i) => &i.message,
+            Error::InvalidArgument(m) => m,
+        }
+    }
+
+    /// The details, when the class has them.
+    pub fn info(&self) -> Option<&ErrorInfo> {
+        match self {
+            Error::CredentialUnavailable(i) | Error::AuthenticationFailed(i) => Some(i),
+            Error::InvalidArgument(_) => None,
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The wasmtime host: compiles the embedded component once and instantiates it with a
+//! managed-identity-only environment, read-only preopens and an egress policy.
+
+use crate::bindings::{AccessToken, Error, IdentitySelector, ManagedIdentity, ManagedIdentityPre};
+use crate::egress::{Egress, Hooks, Refused};
+use azmi::proto::is_managed_identity_variable;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The azmi component, built by `build.rs` (release, `wasm32-wasip2`).
+pub const COMPONENT: &[u8] = include_bytes!(env!("AZMI_COMPONENT_PATH"));
+
+/// Read-only directories the guest may see at the same path, when they exist (design.md).
+pub const PREOPEN_DIRS: [&str; 2] = ["/var/opt/azcmagent/tokens", "/opt/azcmagent/bin"];
+
+/// A compiled component, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Host {
+    pre: ManagedIdentityPre<GuestState>,
+}
+
+/// How one guest instance sees the world.
+#[derive(Clone)]
+pub struct GuestConfig {
+    /// Environment variables offered to the guest; only managed-identity ones pass.
+    pub env: Vec<(String, String)>,
+    /// Where its HTTP requests go.
+    pub egress: Egress,
+    /// `(host directory, guest path)` pairs, preopened read-only.
+    pub preopens: Vec<(PathBuf, String)>,
+}
+
+impl GuestConfig {
+    /// A config with `env` and `egress` and the standard preopens that exist on this machine
+    /// (plus the federated token file's directory, when set).
+    pub fn new(env: Vec<(String, String)>, egress: Egress) -> Self {
+        let mut preopens: Vec<(PathBuf, String)> = PREOPEN_DIRS
+            .iter()
+            .map(|d| (PathBuf::from(d), d.to_string()))
+            .collect();
+        if let Some((_, file)) = env
+            .iter()
+            .find(|(k, v)| k == azmi::proto::var::AZURE_FEDERATED_TOKEN_FILE && !v.is_empty())
+        {
+            if let Some(dir) = std::path::Path::new(file).parent() {
+                preopens.push((dir.to_path_buf(), dir.display().to_string()));
+            }
+        }
+        preopens.retain(|(dir, _)| dir.is_dir());
+        Self {
+            env,
+            egress,
+            preopens,
+        }
+    }
+}
+
+impl Host {
+    /// Compiles the embedded component.
+    pub fn new() -> wasmtime::Result<Self> {
+        Self::from_bytes(COMPONENT)
+    }
+
+    /// Compiles `wasm` (a component exporting `azmi:identity/credential`).
+    pub fn from_bytes(wasm: &[u8]) -> wasmtime::Result<Self> {
+        let engine = Engine::default();
+        let component = Component::new(&engine, wasm)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = ManagedIdentityPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self { pre })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.pre.engine()
+    }
+
+    /// A fresh instance (its own cache) configured by `config`.
+    pub async fn instantiate(&self, config: GuestConfig) -> wasmtime::Result<Guest> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        for (k, v) in config.env.iter().filter(|(k, _)| is_managed_identity_variable(k)) {
+            wasi.env(k, v);
+        }
+        for (dir, guest_path) in &config.preopens {
+            wasi.preopened_dir(dir, guest_path, FsPerms::ReadOnly)?;
+        }
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let state = GuestState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: Hooks::new(config.egress, refused.clone()),
+        };
+        let mut store = Store::new(self.engine(), state);
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        Ok(Guest {
+            store,
+            bindings,
+            refused,
+        })
+    }
+}
+
+/// One component instance.
+pub struct Guest {
+    store: Store<GuestState>,
+    bindings: ManagedIdentity,
+    refused: Arc<Mutex<Vec<Refused>>>,
+}
+
+impl Guest {
+    /// Calls `get-token`. The outer error is a trap; the inner one the component's answer.
+    pub async fn get_token(
+        &mut self,
+        scope: &str,
+        identity: &IdentitySelector,
+    ) -> wasmtime::Result<Result<AccessToken, Error>> {
+        self.bindings
+            .azmi_identity_credential()
+            .call_get_token(&mut self.store, scope, identity)
+            .await
+    }
+
+    /// Destinations the host refused for this guest.
+    pub fn refused(&self) -> Vec<Refused> {
+        self.refused.lock().unwrap().clone()
+    }
+}
+
+/// Store data: WASI, wasi:http and the egress hooks.
+pub struct GuestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: Hooks,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

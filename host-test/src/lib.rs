@@ -1,0 +1,13 @@
+//! The azmi host side: a wasmtime host for the component, the Rust Azure managed-identity
+//! emulator, and the `azmi` CLI's logic. Everything here runs natively; nothing here leaves
+//! the machine unless the CLI is pointed at a real endpoint.
+
+pub mod bindings;
+pub mod cli;
+pub mod egress;
+pub mod emulator;
+pub mod host;
+
+pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source};
+pub use egress::{Allowlist, Egress};
+pub use host::{COMPONENT, Guest, GuestConfig, Host};
