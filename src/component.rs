@@ -43,14 +43,18 @@ thread_local! {
 struct Component;
 
 impl Guest for Component {
-    fn get_token(scope: String, identity: wit::IdentitySelector) -> Result<wit::AccessToken, wit::Error> {
+    fn get_token(
+        scope: String,
+        identity: wit::IdentitySelector,
+    ) -> Result<wit::AccessToken, wit::Error> {
         let selector = match identity {
             wit::IdentitySelector::SystemAssigned => IdentitySelector::SystemAssigned,
             wit::IdentitySelector::ClientId(id) => IdentitySelector::ClientId(id),
             wit::IdentitySelector::ObjectId(id) => IdentitySelector::ObjectId(id),
             wit::IdentitySelector::ResourceId(id) => IdentitySelector::ResourceId(id),
         };
-        CREDENTIAL.with_borrow_mut(|credential| get_token(credential, &scope, &selector))
+        CREDENTIAL
+            .with_borrow_mut(|credential| get_token(credential, &scope, &selector))
             .map_err(to_wit_error)
     }
 }
@@ -74,7 +78,7 @@ fn get_token(
         Start::Cached(token) => Ok(to_wit_token(&token)),
         Start::Fetch(mut acquisition) => {
             let outcome = drive(&mut acquisition, &mut WasiIo);
-            let token = credential.complete(wall_clock_now(), acquisition, outcome)?;
+            let token = credential.complete(wall_clock_now(), &acquisition, outcome)?;
             Ok(to_wit_token(&token))
         }
     }

@@ -3,8 +3,8 @@
 //! by the native tests; proxy-wasm drives the same core from callbacks instead.
 
 use crate::proto::{
-    AccessToken, Acquisition, Action, Error, ErrorKind, HttpRequest, HttpResponse,
-    TransportError, UnixMillis,
+    AccessToken, Acquisition, Action, Error, ErrorKind, HttpRequest, HttpResponse, TransportError,
+    UnixMillis,
 };
 
 /// Upper bound on loop iterations: a state-machine bug fails instead of spinning forever.

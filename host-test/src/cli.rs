@@ -114,7 +114,9 @@ pub fn main() -> i32 {
 
 async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     if args.probe {
-        eprintln!("azmi: --probe: the IMDS probe is not implemented in this version; requesting directly");
+        eprintln!(
+            "azmi: --probe: the IMDS probe is not implemented in this version; requesting directly"
+        );
     }
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| is_managed_identity_variable(k))
@@ -141,14 +143,12 @@ async fn emulator(port: u16) -> anyhow::Result<i32> {
     let emulator = Emulator::new(Config::default());
     let (address, server) = emulator.serve(port).await?;
     let secret = emulator.config().identity_header;
+    // One write, so a reader that stops after the first line does not break the rest.
+    let banner = format!(
+        "azmi emulator listening on http://{address}\n  IMDS:        AZURE_POD_IDENTITY_AUTHORITY_HOST=http://{address}\n  App Service: IDENTITY_ENDPOINT=http://{address}/msi/token IDENTITY_HEADER={secret}\n"
+    );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "azmi emulator listening on http://{address}")?;
-    writeln!(out, "  IMDS:        AZURE_POD_IDENTITY_AUTHORITY_HOST=http://{address}")?;
-    writeln!(
-        out,
-        "  App Service: IDENTITY_ENDPOINT=http://{address}/msi/token IDENTITY_HEADER={secret}"
-    )?;
-    out.flush()?;
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     drop(out);
     tokio::signal::ctrl_c().await?;
     server.abort();

@@ -34,7 +34,9 @@ impl Allowlist {
                 list.allow(value);
             }
         }
-        if env.iter().any(|(k, _)| k == var::AZURE_FEDERATED_TOKEN_FILE)
+        if env
+            .iter()
+            .any(|(k, _)| k == var::AZURE_FEDERATED_TOKEN_FILE)
             && !env.iter().any(|(k, _)| k == var::AZURE_AUTHORITY_HOST)
         {
             list.allow(azmi::proto::DEFAULT_AUTHORITY_HOST);
@@ -118,14 +120,16 @@ impl WasiHttpHooks for Hooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Sent,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Sent), HttpError>> + Send>
-    {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Sent), HttpError>> + Send> {
         let egress = self.egress.clone();
         let refused = self.refused.clone();
         Box::new(async move {
             let uri = request.uri().clone();
             let scheme = uri.scheme_str().unwrap_or("http").to_string();
-            let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+            let authority = uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default();
             let allowed = match &egress {
                 Egress::Emulator { authorities, .. } => authorities.permits(&scheme, &authority),
                 Egress::Network { allow, .. } => allow.permits(&scheme, &authority),
@@ -137,11 +141,18 @@ impl WasiHttpHooks for Hooks {
                 return Err(HttpError::HttpRequestDenied);
             }
             let response = match egress {
-                Egress::Emulator { emulator, .. } => serve_in_memory(&emulator, request, options).await?,
-                Egress::Network { tls, .. } => send_network(request, options, &scheme, &authority, tls).await?,
+                Egress::Emulator { emulator, .. } => {
+                    serve_in_memory(&emulator, request, options).await?
+                }
+                Egress::Network { tls, .. } => {
+                    send_network(request, options, &scheme, &authority, tls).await?
+                }
             };
             let done: Sent = Box::new(async { Ok(()) });
-            Ok((response.map(|b| b.map_err(|never| match never {}).boxed_unsync()), done))
+            Ok((
+                response.map(|b| b.map_err(|never| match never {}).boxed_unsync()),
+                done,
+            ))
         })
     }
 }
@@ -172,7 +183,12 @@ async fn serve_in_memory(
     let headers = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let reply = emulator.handle(emulator::Request::from_parts(
         parts.method.as_str(),
@@ -215,11 +231,17 @@ async fn send_network(
             _ => HttpError::Connect(e),
         })?;
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let mut outgoing = http::Request::from_parts(parts, body);
     *outgoing.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
     let response = if scheme == "https" {
-        let host = address.rsplit_once(':').map_or(address.as_str(), |(h, _)| h);
+        let host = address
+            .rsplit_once(':')
+            .map_or(address.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
@@ -253,17 +275,22 @@ where
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)??;
     let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(between_bytes, Limited::new(body, MAX_RESPONSE_BYTES + 1).collect())
-        .await
-        .map_err(|_| HttpError::ConnectionReadTimeout)?
-        .map_err(|_| HttpError::HttpResponseBodySize(None))?
-        .to_bytes();
+    let body = tokio::time::timeout(
+        between_bytes,
+        Limited::new(body, MAX_RESPONSE_BYTES + 1).collect(),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionReadTimeout)?
+    .map_err(|_| HttpError::HttpResponseBodySize(None))?
+    .to_bytes();
     driver.abort();
     Ok(http::Response::from_parts(parts, Full::new(body)))
 }
 
 /// TLS settings: the Mozilla roots, plus the PEM certificates in `SSL_CERT_FILE` when set.
-pub fn tls_config(ssl_cert_file: Option<&std::path::Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+pub fn tls_config(
+    ssl_cert_file: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore {
@@ -274,11 +301,16 @@ pub fn tls_config(ssl_cert_file: Option<&std::path::Path>) -> anyhow::Result<Arc
         for cert in CertificateDer::pem_file_iter(path)
             .map_err(|e| anyhow::anyhow!("SSL_CERT_FILE {}: {e}", path.display()))?
         {
-            let cert = cert.map_err(|e| anyhow::anyhow!("SSL_CERT_FILE {}: {e}", path.display()))?;
+            let cert =
+                cert.map_err(|e| anyhow::anyhow!("SSL_CERT_FILE {}: {e}", path.display()))?;
             roots.add(cert)?;
             added += 1;
         }
-        anyhow::ensure!(added > 0, "SSL_CERT_FILE {} holds no PEM certificate", path.display());
+        anyhow::ensure!(
+            added > 0,
+            "SSL_CERT_FILE {} holds no PEM certificate",
+            path.display()
+        );
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -42,13 +42,13 @@ impl GuestConfig {
             .iter()
             .map(|d| (PathBuf::from(d), d.to_string()))
             .collect();
-        if let Some((_, file)) = env
+        let token_file = env
             .iter()
-            .find(|(k, v)| k == azmi::proto::var::AZURE_FEDERATED_TOKEN_FILE && !v.is_empty())
+            .find(|(k, v)| k == azmi::proto::var::AZURE_FEDERATED_TOKEN_FILE && !v.is_empty());
+        if let Some((_, file)) = token_file
+            && let Some(dir) = std::path::Path::new(file).parent()
         {
-            if let Some(dir) = std::path::Path::new(file).parent() {
-                preopens.push((dir.to_path_buf(), dir.display().to_string()));
-            }
+            preopens.push((dir.to_path_buf(), dir.display().to_string()));
         }
         preopens.retain(|(dir, _)| dir.is_dir());
         Self {
@@ -85,7 +85,11 @@ impl Host {
     pub async fn instantiate(&self, config: GuestConfig) -> wasmtime::Result<Guest> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        for (k, v) in config.env.iter().filter(|(k, _)| is_managed_identity_variable(k)) {
+        for (k, v) in config
+            .env
+            .iter()
+            .filter(|(k, _)| is_managed_identity_variable(k))
+        {
             wasi.env(k, v);
         }
         for (dir, guest_path) in &config.preopens {

@@ -32,16 +32,29 @@ pub enum Action {
 pub struct Acquisition {
     key: CacheKey,
     selector: IdentitySelector,
+    /// `scheme://authority (VARIABLE)`, for messages.
+    endpoint: String,
     next: Option<HttpRequest>,
     deadline: Option<UnixMillis>,
     outcome: Option<Result<AccessToken, Error>>,
 }
 
 impl Acquisition {
-    pub(crate) fn new(key: CacheKey, selector: IdentitySelector, request: HttpRequest) -> Self {
+    pub(crate) fn new(
+        key: CacheKey,
+        selector: IdentitySelector,
+        request: HttpRequest,
+        endpoint_variable: &str,
+    ) -> Self {
+        let endpoint = format!(
+            "{}://{} ({endpoint_variable})",
+            request.scheme.as_str(),
+            request.authority
+        );
         Self {
             key,
             selector,
+            endpoint,
             next: Some(request),
             deadline: None,
             outcome: None,
@@ -62,9 +75,10 @@ impl Acquisition {
     pub fn poll_action(&mut self, now: UnixMillis) -> Option<Action> {
         let request = self.next.take()?;
         let t = request.timeouts;
-        self.deadline = Some(now.plus_millis(
-            t.connect_ms + t.first_byte_ms + t.between_bytes_ms + DEADLINE_SLACK_MS,
-        ));
+        self.deadline =
+            Some(now.plus_millis(
+                t.connect_ms + t.first_byte_ms + t.between_bytes_ms + DEADLINE_SLACK_MS,
+            ));
         Some(Action::Send(request))
     }
 
@@ -97,22 +111,28 @@ impl Acquisition {
     /// The last request got no response.
     pub fn handle_transport_error(&mut self, _now: UnixMillis, error: TransportError) {
         let source = self.key.source;
-        let spec = source.spec();
+        let endpoint = &self.endpoint;
         let (kind, message) = match error.kind {
             TransportErrorKind::ResponseTooLarge => (
                 ErrorKind::InvalidResponse,
-                format!("{source}: the response was larger than the 1 MiB limit ({}); this is not a managed-identity endpoint", error.detail),
+                format!(
+                    "{source}: the response was larger than the 1 MiB limit ({}); this is not a managed-identity endpoint",
+                    error.detail
+                ),
             ),
             TransportErrorKind::Denied => (
                 ErrorKind::Unavailable,
-                format!("{source}: the host refused to connect ({}); allow the endpoint in the host's outbound HTTP policy", error.detail),
+                format!(
+                    "{source}: the host refused to connect to {endpoint}: {}; allow the endpoint in the host's outbound HTTP policy",
+                    error.detail
+                ),
             ),
             _ => (
                 // §7.3: no response from the source at all means it is not here.
                 ErrorKind::Unavailable,
                 format!(
-                    "{source}: no response from the endpoint ({}); no managed identity is reachable here (source chosen because of {})",
-                    error.detail, spec.variables
+                    "{source}: no response from {endpoint}: {}; no managed identity is reachable here",
+                    error.detail
                 ),
             ),
         };
@@ -128,7 +148,10 @@ impl Acquisition {
         self.finish(Err(Error::new(
             ErrorKind::Unavailable,
             Some(source),
-            format!("{source}: the endpoint did not answer in time; no managed identity is reachable here"),
+            format!(
+                "{source}: {} did not answer in time; no managed identity is reachable here",
+                self.endpoint
+            ),
         )));
     }
 

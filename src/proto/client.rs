@@ -28,7 +28,7 @@ pub enum Start {
     /// A fresh cached token (another caller filled the cache meanwhile).
     Cached(AccessToken),
     /// Drive this fetch.
-    Fetch(Acquisition),
+    Fetch(Box<Acquisition>),
 }
 
 impl ManagedIdentity {
@@ -71,9 +71,9 @@ impl ManagedIdentity {
         let detection = detect(env, facts, selector.kind())?;
         let source = detection.source;
         self.last_source = Some(source);
-        if let Some(token) = self
-            .cache
-            .get(now, source, selector.kind(), selector.value(), resource)
+        if let Some(token) =
+            self.cache
+                .get(now, source, selector.kind(), selector.value(), resource)
         {
             return Ok(Start::Cached(token.clone()));
         }
@@ -89,27 +89,26 @@ impl ManagedIdentity {
                 ),
             ));
         }
-        let request = build_request(
-            &detection,
-            env,
-            selector,
-            resource,
-            &request_id(random),
-        )?;
+        let request = build_request(&detection, env, selector, resource, &request_id(random))?;
         let key = CacheKey {
             source,
             kind: selector.kind(),
             id: selector.value().to_string(),
             resource: resource.to_string(),
         };
-        Ok(Start::Fetch(Acquisition::new(key, selector.clone(), request)))
+        Ok(Start::Fetch(Box::new(Acquisition::new(
+            key,
+            selector.clone(),
+            request,
+            detection.endpoint_variable,
+        ))))
     }
 
     /// Records the outcome of a finished fetch (`now` = when it finished) and returns it.
     pub fn complete(
         &mut self,
         now: UnixMillis,
-        acquisition: Acquisition,
+        acquisition: &Acquisition,
         outcome: Result<AccessToken, Error>,
     ) -> Result<AccessToken, Error> {
         if let Ok(token) = &outcome {

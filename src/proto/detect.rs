@@ -40,15 +40,15 @@ pub fn detect(
     selector: SelectorKind,
 ) -> Result<Detection, Error> {
     let identity_endpoint = env.get(var::IDENTITY_ENDPOINT);
-    if let Some(endpoint) = identity_endpoint {
-        if env.has(var::IDENTITY_HEADER) {
-            let source = if env.has(var::IDENTITY_SERVER_THUMBPRINT) {
-                Source::ServiceFabric
-            } else {
-                Source::AppService
-            };
-            return found(source, endpoint, var::IDENTITY_ENDPOINT);
-        }
+    if let Some(endpoint) = identity_endpoint
+        && env.has(var::IDENTITY_HEADER)
+    {
+        let source = if env.has(var::IDENTITY_SERVER_THUMBPRINT) {
+            Source::ServiceFabric
+        } else {
+            Source::AppService
+        };
+        return found(source, endpoint, var::IDENTITY_ENDPOINT);
     }
     if let Some(endpoint) = env.get(var::MSI_ENDPOINT) {
         let source = match (

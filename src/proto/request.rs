@@ -25,7 +25,7 @@ pub fn build_request(
         params.push(("api-version", version));
     }
     params.push(("resource", resource));
-    if let Some(name) = spec.selectors.param(selector.kind()).ok().flatten() {
+    if let Some(name) = spec.selectors.param(selector.kind()).flatten() {
         params.push((name, selector.value()));
     }
     let mut headers = Vec::with_capacity(3);
@@ -68,7 +68,7 @@ pub fn build_request(
 /// Refuses a selector the source cannot honour, before anything is sent (§14 rule 8).
 pub fn check_selector(source: Source, selector: &IdentitySelector) -> Result<(), Error> {
     let kind = selector.kind();
-    if source.spec().selectors.param(kind).is_ok() {
+    if source.spec().selectors.param(kind).is_some() {
         return Ok(());
     }
     let why = match source {

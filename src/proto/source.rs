@@ -35,13 +35,14 @@ pub struct SelectorParams {
 }
 
 impl SelectorParams {
-    /// The parameter for `kind`; `Ok(None)` for system-assigned, `Err(())` when unsupported.
-    pub fn param(&self, kind: SelectorKind) -> Result<Option<&'static str>, ()> {
+    /// How `kind` goes on the wire: `None` when the source cannot honour it, `Some(None)`
+    /// for system-assigned (no parameter), `Some(Some(name))` otherwise.
+    pub fn param(&self, kind: SelectorKind) -> Option<Option<&'static str>> {
         match kind {
-            SelectorKind::SystemAssigned => Ok(None),
-            SelectorKind::ClientId => self.client_id.map(Some).ok_or(()),
-            SelectorKind::ObjectId => self.object_id.map(Some).ok_or(()),
-            SelectorKind::ResourceId => self.resource_id.map(Some).ok_or(()),
+            SelectorKind::SystemAssigned => Some(None),
+            SelectorKind::ClientId => self.client_id.map(Some),
+            SelectorKind::ObjectId => self.object_id.map(Some),
+            SelectorKind::ResourceId => self.resource_id.map(Some),
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Unit tests for the emulator: per-source behaviour, faults, expiry formats, the request log and
 //! one real loopback round trip.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "host-side tests read the real clock and the Arc key files"
+)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

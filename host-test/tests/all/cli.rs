@@ -1,0 +1,198 @@
+//! The real `azmi` binary against the emulator on a loopback port.
+
+use azmi_host_test::emulator::{Config, Emulator};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const AZMI: &str = env!("CARGO_BIN_EXE_azmi");
+const SCOPE: &str = "https://vault.azure.net/.default";
+
+/// Runs `azmi args…` with exactly `env` (nothing inherited) off the async runtime.
+async fn azmi(args: &[&str], env: &[(&str, String)]) -> (Output, Duration) {
+    let mut command = Command::new(AZMI);
+    command.args(args).env_clear();
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let output = command.output().expect("running azmi");
+        (output, start.elapsed())
+    })
+    .await
+    .unwrap()
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+async fn emulator() -> (Emulator, String, tokio::task::JoinHandle<()>) {
+    let emulator = Emulator::new(Config::default());
+    let (address, server) = emulator.serve(0).await.unwrap();
+    (emulator, format!("http://{address}"), server)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_demo_prints_a_token_line() {
+    let (output, _) = azmi(&["demo"], &[]).await;
+    assert!(output.status.success(), "{output:?}");
+    let lines = lines(&output);
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert!(line["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(line["expires_on"].as_u64().is_some(), "{line}");
+    assert_eq!(line["token_type"], "Bearer");
+    assert_eq!(line["source"], "imds");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_token_imds_repeat_makes_one_upstream_request() {
+    let (emulator, url, _server) = emulator().await;
+    let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)];
+    let (output, _) = azmi(&["token", "--scope", SCOPE, "--repeat", "3"], &env).await;
+    assert!(output.status.success(), "{output:?}");
+    let lines = lines(&output);
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert_eq!(line["source"], "imds");
+        assert_eq!(line["access_token"], lines[0]["access_token"]);
+    }
+    assert_eq!(emulator.token_requests(), 1);
+    let request = &emulator.requests()[0];
+    assert_eq!(request.path, "/metadata/identity/oauth2/token");
+    assert_eq!(
+        request.query_param("resource"),
+        Some("https://vault.azure.net")
+    );
+    assert_eq!(request.header("metadata"), Some("true"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_token_app_service() {
+    let (emulator, url, _server) = emulator().await;
+    let secret = emulator.config().identity_header;
+    let env = [
+        ("IDENTITY_ENDPOINT", format!("{url}/msi/token")),
+        ("IDENTITY_HEADER", secret.clone()),
+    ];
+    let ua = emulator.config().user_assigned[0].clone();
+    let (output, _) = azmi(
+        &["token", "--scope", SCOPE, "--client-id", &ua.client_id],
+        &env,
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let line = &lines(&output)[0];
+    assert_eq!(line["source"], "app_service");
+    let issued = emulator
+        .issued(line["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(issued.client_id, ua.client_id);
+    let request = &emulator.requests()[0];
+    assert_eq!(request.header("x-identity-header"), Some(secret.as_str()));
+    assert_eq!(
+        request.query_param("client_id"),
+        Some(ua.client_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_closed_port_fails_fast_with_typed_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let env = [(
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        format!("http://127.0.0.1:{port}"),
+    )];
+    let (output, elapsed) = azmi(&["token", "--scope", SCOPE], &env).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let line = &lines(&output)[0];
+    assert_eq!(line["error"], "credential_unavailable");
+    assert_eq!(line["source"], "imds");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{line}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no managed identity is reachable"),
+        "{stderr}"
+    );
+    eprintln!("closed-port answer: whole CLI run {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_exit_codes_follow_the_error_class() {
+    let (emulator, url, _server) = emulator().await;
+    let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)];
+    let (output, _) = azmi(&["token", "--scope", ""], &env).await;
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    assert_eq!(lines(&output)[0]["error"], "invalid_argument");
+    let unknown = "99999999-9999-9999-9999-999999999999";
+    let (output, _) = azmi(&["token", "--scope", SCOPE, "--client-id", unknown], &env).await;
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let line = &lines(&output)[0];
+    assert_eq!(line["error"], "authentication_failed");
+    assert_eq!(line["status"], 400);
+    assert_eq!(line["code"], "invalid_request");
+    // One bad argument among good calls: every call still runs, the first failure decides.
+    let (output, _) = azmi(
+        &[
+            "token",
+            "--scope",
+            SCOPE,
+            "--client-id",
+            "a",
+            "--object-id",
+            "b",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "clap refuses two ids: {output:?}"
+    );
+    assert_eq!(emulator.token_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_emulator_subcommand_serves_the_cli() {
+    let mut child = Command::new(AZMI)
+        .args(["emulator", "--port", "0"])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    // Keep draining so the emulator's later lines never hit a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first
+        .trim()
+        .strip_prefix("azmi emulator listening on ")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)];
+    let (output, _) = azmi(&["token", "--scope", SCOPE], &env).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(lines(&output)[0]["source"], "imds");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `azmi.wasm` in wasmtime against the Rust emulator, and the
+//! real `azmi` binary. Nothing here sends a packet beyond 127.0.0.0/8.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
+
+mod app_service;
+mod cli;
+mod component;
+mod imds;
+mod util;

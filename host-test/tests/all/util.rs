@@ -1,0 +1,107 @@
+//! Shared rig: one compiled host per test binary, in-memory routing to the emulator.
+
+use azmi_host_test::emulator::{Config, Emulator, Request};
+use azmi_host_test::{Allowlist, Egress, Guest, GuestConfig, Host};
+use std::sync::OnceLock;
+
+/// Where tests pretend the emulator lives (served in memory, never a socket).
+pub const EMU: &str = "http://127.0.0.1:4010";
+/// The scope most tests ask for, and its resource.
+pub const VAULT_SCOPE: &str = "https://vault.azure.net/.default";
+pub const VAULT: &str = "https://vault.azure.net";
+
+pub fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host::new().expect("compiling the component"))
+}
+
+pub struct Rig {
+    pub emulator: Emulator,
+    pub guest: Guest,
+}
+
+/// A fresh guest whose HTTP reaches only `EMU`, served by a fresh emulator.
+pub async fn rig(env: &[(&str, &str)]) -> Rig {
+    rig_with(Config::default(), env).await
+}
+
+pub async fn rig_with(config: Config, env: &[(&str, &str)]) -> Rig {
+    let emulator = Emulator::new(config);
+    let mut authorities = Allowlist::default();
+    authorities.allow(EMU);
+    let env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let guest = host()
+        .instantiate(GuestConfig {
+            env,
+            egress: Egress::Emulator {
+                emulator: emulator.clone(),
+                authorities,
+            },
+            preopens: Vec::new(),
+        })
+        .await
+        .expect("instantiating the component");
+    Rig { emulator, guest }
+}
+
+pub fn imds_env() -> Vec<(&'static str, &'static str)> {
+    vec![("AZURE_POD_IDENTITY_AUTHORITY_HOST", EMU)]
+}
+
+pub const APP_SERVICE_ENDPOINT: &str = "http://127.0.0.1:4010/msi/token";
+
+pub fn app_service_env(secret: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("IDENTITY_ENDPOINT", APP_SERVICE_ENDPOINT),
+        ("IDENTITY_HEADER", secret),
+    ]
+}
+
+/// Asserts the exact request: method, path, ordered query, and the header set (besides
+/// `host` and the random `x-ms-client-request-id`, whose GUID form is checked).
+pub fn assert_request(
+    request: &Request,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) {
+    assert_eq!(request.method, method, "method of {request:?}");
+    assert_eq!(request.path, path, "path of {request:?}");
+    let got: Vec<(&str, &str)> = request
+        .query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(got, query, "query of {request:?}");
+    let mut got: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| k != "host" && k != "x-ms-client-request-id")
+        .cloned()
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "headers of {request:?}");
+    let id = request
+        .header("x-ms-client-request-id")
+        .expect("x-ms-client-request-id");
+    assert!(is_guid_v4(id), "x-ms-client-request-id {id:?}");
+}
+
+fn is_guid_v4(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+        && s.chars()
+            .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
