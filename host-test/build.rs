@@ -1,4 +1,4 @@
-//! Builds the azmi component (`wasm32-wasip2`, release) so the host and the `azmi` binary can
+//! Builds the azmi component (`wasm32-wasip2`, profile `component`) so the host and the `azmi` binary can
 //! embed it. It uses its own target directory: the outer cargo holds the lock on `target/`,
 //! and sharing it would deadlock (design.md, "Building the component").
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
@@ -17,7 +17,7 @@ fn main() {
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "-p", "azmi"])
+        .args(["build", "--quiet", "--profile", "component", "-p", "azmi"])
         .args(["--target", "wasm32-wasip2", "--features", "component"])
         .env("CARGO_TARGET_DIR", &target_dir);
     // The outer build's flags and wrappers (clippy, coverage) must not leak into the guest.
@@ -39,7 +39,7 @@ fn main() {
     }
     let wasm = target_dir
         .join("wasm32-wasip2")
-        .join("release")
+        .join("component")
         .join("azmi.wasm");
     assert!(wasm.exists(), "{} was not produced", wasm.display());
     println!("cargo:rustc-env=AZMI_COMPONENT_PATH={}", wasm.display());

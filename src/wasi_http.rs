@@ -171,6 +171,14 @@ fn describe(code: &ErrorCode) -> String {
         }
         ErrorCode::HttpRequestDenied => "destination not allowed by the host".into(),
         ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => "name resolution failed".into(),
-        other => format!("{other:?}"),
+        ErrorCode::DestinationNotFound => "destination not found".into(),
+        ErrorCode::DestinationUnavailable | ErrorCode::DestinationIpUnroutable => {
+            "destination unreachable".into()
+        }
+        ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => "TLS failed".into(),
+        ErrorCode::HttpResponseBodySize(_) => "response too large".into(),
+        ErrorCode::InternalError(Some(text)) => text.clone(),
+        _ => "transport error".into(),
     }
 }

@@ -11,7 +11,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// The azmi component, built by `build.rs` (release, `wasm32-wasip2`).
+/// The azmi component, built by `build.rs` (profile `component`, `wasm32-wasip2`).
 pub const COMPONENT: &[u8] = include_bytes!(env!("AZMI_COMPONENT_PATH"));
 
 /// Read-only directories the guest may see at the same path, when they exist (design.md).

@@ -24,7 +24,9 @@ pub fn parse_token(
         Error::new(
             ErrorKind::InvalidResponse,
             Some(source),
-            format!("{source}: the token response is unusable: {what}; this is a platform fault, retry later or report it with the response status"),
+            format!(
+                "{source}: the token response is unusable: {what}; this is a platform fault, retry later or report it with the response status"
+            ),
         )
     };
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
@@ -36,7 +38,10 @@ pub fn parse_token(
                 "IMDS: the endpoint answered with something that is not JSON, so it is not IMDS; no managed identity is reachable here",
             ));
         }
-        return Err(invalid(format!("the body is not a JSON object ({} bytes)", body.len())));
+        return Err(invalid(format!(
+            "the body is not a JSON object ({} bytes)",
+            body.len()
+        )));
     };
     let token = match map.get("access_token") {
         Some(Value::String(t)) if !t.is_empty() => t,
@@ -45,7 +50,12 @@ pub fn parse_token(
     if let Some(kind) = map.get("token_type") {
         match kind.as_str() {
             Some(t) if t.eq_ignore_ascii_case("bearer") => {}
-            _ => return Err(invalid(format!("token_type is {}, not Bearer", quote_value(kind)))),
+            _ => {
+                return Err(invalid(format!(
+                    "token_type is {}, not Bearer",
+                    quote_value(kind)
+                )));
+            }
         }
     }
     let expires_on = map
@@ -153,15 +163,21 @@ pub fn classify_failure(
     let said = service.summary(status);
     let user_assigned = selector.kind() != SelectorKind::SystemAssigned;
     let who = describe_identity(selector);
-    let (kind, message) = if service.mentions("invalid_resource") || service.mentions("aadsts500011") {
+    let (kind, message) = if service.mentions("invalid_resource")
+        || service.mentions("aadsts500011")
+    {
         (
             ErrorKind::Configuration,
-            format!("{source}: the resource {resource:?} is not known to Entra ID ({said}); check the scope, e.g. https://vault.azure.net/.default"),
+            format!(
+                "{source}: the resource \"{resource}\" is not known to Entra ID ({said}); check the scope, e.g. https://vault.azure.net/.default"
+            ),
         )
     } else if source == Source::Imds && status == 403 && service.mentions("unreachable") {
         (
             ErrorKind::Unavailable,
-            format!("IMDS: the endpoint is unreachable ({said}); a local proxy (such as Docker Desktop's) answered instead of IMDS"),
+            format!(
+                "IMDS: the endpoint is unreachable ({said}); a local proxy (such as Docker Desktop's) answered instead of IMDS"
+            ),
         )
     } else if status == 400
         && (service.mentions("identity not found")
@@ -170,18 +186,25 @@ pub fn classify_failure(
         if user_assigned {
             (
                 ErrorKind::Configuration,
-                format!("{source}: {who} is not assigned to this resource ({said}); assign the identity to the resource or fix the id"),
+                format!(
+                    "{source}: {who} is not assigned to this resource ({said}); assign the identity to the resource or fix the id"
+                ),
             )
         } else {
             (
                 ErrorKind::Unavailable,
-                format!("{source}: no system-assigned identity is enabled on this resource ({said}); enable it, or select a user-assigned identity"),
+                format!(
+                    "{source}: no system-assigned identity is enabled on this resource ({said}); enable it, or select a user-assigned identity"
+                ),
             )
         }
     } else if matches!(status, 401 | 403) && source.spec().secret_header.is_some() {
         (
             ErrorKind::Configuration,
-            format!("{source}: the endpoint rejected the secret from {} ({said}); restart the process so it gets the platform's current value", source.spec().variables),
+            format!(
+                "{source}: the endpoint rejected the secret from {} ({said}); restart the process so it gets the platform's current value",
+                source.spec().variables
+            ),
         )
     } else if (400..500).contains(&status) {
         (
@@ -191,7 +214,9 @@ pub fn classify_failure(
     } else {
         (
             ErrorKind::Service,
-            format!("{source}: the endpoint failed ({said}); retry later, the platform reports this as a service fault"),
+            format!(
+                "{source}: the endpoint failed ({said}); retry later, the platform reports this as a service fault"
+            ),
         )
     };
     Error::new(kind, Some(source), message).with_service(
@@ -224,6 +249,18 @@ fn sanitize(text: &str) -> String {
     out
 }
 
+/// A JSON scalar as text for messages (without pulling in the JSON serializer).
 fn quote_value(v: &Value) -> String {
-    sanitize(&v.to_string())
+    match v {
+        Value::String(s) => format!("\"{}\"", sanitize(s)),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.to_string(),
+            (_, Some(i)) => i.to_string(),
+            _ => "a fractional number".into(),
+        },
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
 }

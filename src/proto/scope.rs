@@ -15,7 +15,7 @@ pub fn resource_from_scope(scope: &str) -> Result<&str, Error> {
     let resource = scope.strip_suffix(DEFAULT_SUFFIX).unwrap_or(scope);
     if resource.is_empty() {
         return Err(Error::invalid_argument(format!(
-            "scope {scope:?} names no resource; pass e.g. https://vault.azure.net/.default"
+            "scope \"{scope}\" names no resource; pass e.g. https://vault.azure.net/.default"
         )));
     }
     Ok(resource)
@@ -28,16 +28,15 @@ pub fn validate_scope(scope: &str) -> Result<(), Error> {
             "scope is empty; pass exactly one scope, e.g. https://vault.azure.net/.default",
         ));
     }
-    if scope.chars().any(char::is_whitespace) {
-        return Err(Error::invalid_argument(format!(
-            "scope {:?} contains whitespace; managed identity takes exactly one scope per request",
-            scope.escape_debug().to_string()
-        )));
-    }
     if scope.chars().any(char::is_control) {
         return Err(Error::invalid_argument(
             "scope contains control characters; pass exactly one scope, e.g. https://vault.azure.net/.default",
         ));
+    }
+    if scope.chars().any(char::is_whitespace) {
+        return Err(Error::invalid_argument(format!(
+            "scope \"{scope}\" contains whitespace; managed identity takes exactly one scope per request"
+        )));
     }
     Ok(())
 }

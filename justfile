@@ -1,0 +1,46 @@
+# azmi: `just demo` and `just test` are the two commands a newcomer needs.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# The component is built exactly as host-test/build.rs builds it, so the two share artifacts.
+component_dir := "target/component"
+component_wasm := component_dir / "wasm32-wasip2/component/azmi.wasm"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Get a token through the real component from the in-process emulator (no Azure, no network).
+demo:
+    cargo run --quiet -p azmi-host-test --bin azmi -- demo
+
+# Everything CI runs: formatting, lints, unit tests, the component, host and CLI tests.
+test: check unit component host
+    @echo "just test: all green"
+
+# Formatting and clippy (native workspace and the wasm32-wasip2 component) with -D warnings.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p azmi --target wasm32-wasip2 --features component -- -D warnings
+
+# Unit tests of the sans-IO core (virtual time, no I/O).
+unit:
+    cargo test -p azmi --lib
+
+# Build the shipped component (profile `component`) and print its size (goal: at most 150 KB).
+component:
+    CARGO_TARGET_DIR={{component_dir}} cargo build --quiet --profile component -p azmi --target wasm32-wasip2 --features component
+    @echo "component: {{component_wasm}} $(wc -c < {{component_wasm}}) bytes"
+
+# Host tests: the real component in wasmtime against the Rust emulator, and the azmi CLI.
+host:
+    cargo test -p azmi-host-test
+
+# Run the Azure managed-identity emulator on 127.0.0.1 (default port 8080).
+emulator port="8080":
+    cargo run --quiet -p azmi-host-test --bin azmi -- emulator --port {{port}}
+
+# Build the self-contained azmi CLI (release) into target/release/azmi.
+cli:
+    cargo build --release -p azmi-host-test --bin azmi
