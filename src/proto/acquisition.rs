@@ -35,8 +35,12 @@ pub struct Acquisition {
     /// `scheme://authority (VARIABLE)`, for messages.
     endpoint: String,
     next: Option<HttpRequest>,
+    /// Set while a request is in flight; `None` before sending and once finished.
     deadline: Option<UnixMillis>,
     outcome: Option<Result<AccessToken, Error>>,
+    /// This credential already got a token from this source, so no answer now is a failure,
+    /// not a sign that no managed identity is here (§7.3).
+    answered_before: bool,
 }
 
 impl Acquisition {
@@ -58,7 +62,14 @@ impl Acquisition {
             next: Some(request),
             deadline: None,
             outcome: None,
+            answered_before: false,
         }
+    }
+
+    /// Marks that the source already issued a token to this credential (see §7.3).
+    pub(crate) fn with_answered_before(mut self, answered_before: bool) -> Self {
+        self.answered_before = answered_before;
+        self
     }
 
     /// The source this fetch talks to.
@@ -92,8 +103,12 @@ impl Acquisition {
         self.outcome.take()
     }
 
-    /// The response to the last request, received at `now`.
+    /// The response to the last request, received at `now`. Ignored when no request is in
+    /// flight; an answer at or after the deadline counts as the timeout.
     pub fn handle_response(&mut self, now: UnixMillis, response: HttpResponse) {
+        if !self.in_time(now) {
+            return;
+        }
         let source = self.key.source;
         let outcome = if (200..300).contains(&response.status) {
             parse_token(source, &response.body, now)
@@ -108,8 +123,12 @@ impl Acquisition {
         self.finish(outcome);
     }
 
-    /// The last request got no response.
-    pub fn handle_transport_error(&mut self, _now: UnixMillis, error: TransportError) {
+    /// The last request got no response. Ignored when no request is in flight; a report at or
+    /// after the deadline counts as the timeout.
+    pub fn handle_transport_error(&mut self, now: UnixMillis, error: TransportError) {
+        if !self.in_time(now) {
+            return;
+        }
         let source = self.key.source;
         let endpoint = &self.endpoint;
         let (kind, message) = match error.kind {
@@ -120,10 +139,25 @@ impl Acquisition {
                     error.detail
                 ),
             ),
+            TransportErrorKind::Tls => (
+                ErrorKind::Unavailable,
+                format!(
+                    "{source}: the TLS certificate of {endpoint} was not accepted ({}); trust its CA through the host (the azmi CLI reads SSL_CERT_FILE)",
+                    error.detail
+                ),
+            ),
             TransportErrorKind::Denied => (
                 ErrorKind::Unavailable,
                 format!(
                     "{source}: the host refused to connect to {endpoint}: {}; allow the endpoint in the host's outbound HTTP policy",
+                    error.detail
+                ),
+            ),
+            _ if self.answered_before => (
+                // §7.3: Unavailable only before any successful response.
+                ErrorKind::Transport,
+                format!(
+                    "{source}: no response from {endpoint}: {}, though it answered before; retry later",
                     error.detail
                 ),
             ),
@@ -145,14 +179,41 @@ impl Acquisition {
             return;
         }
         let source = self.key.source;
-        self.finish(Err(Error::new(
-            ErrorKind::Unavailable,
-            Some(source),
-            format!(
-                "{source}: {} did not answer in time; no managed identity is reachable here",
-                self.endpoint
-            ),
-        )));
+        let error = if self.answered_before {
+            Error::new(
+                ErrorKind::Transport,
+                Some(source),
+                format!(
+                    "{source}: {} did not answer in time, though it answered before; retry later",
+                    self.endpoint
+                ),
+            )
+        } else {
+            Error::new(
+                ErrorKind::Unavailable,
+                Some(source),
+                format!(
+                    "{source}: {} did not answer in time; no managed identity is reachable here",
+                    self.endpoint
+                ),
+            )
+        };
+        self.finish(Err(error));
+    }
+
+    /// True when a request is in flight and `now` is before its deadline. A late answer
+    /// triggers the backstop instead (a blocking host that ignores the timeouts can only
+    /// report late, so this is where `drive` sees the deadline), and an answer with nothing in
+    /// flight (after the outcome) must not replace or resurrect the outcome.
+    fn in_time(&mut self, now: UnixMillis) -> bool {
+        match self.deadline {
+            None => false,
+            Some(deadline) if now >= deadline => {
+                self.handle_timeout(now);
+                false
+            }
+            Some(_) => true,
+        }
     }
 
     fn finish(&mut self, outcome: Result<AccessToken, Error>) {

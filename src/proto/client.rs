@@ -20,6 +20,9 @@ use super::token::AccessToken;
 pub struct ManagedIdentity {
     cache: TokenCache,
     last_source: Option<super::source::Source>,
+    /// The source that last issued a token to this credential (§7.3: after that, no answer
+    /// is a transport failure, not "unavailable").
+    answered_by: Option<super::source::Source>,
 }
 
 /// Returned by [`ManagedIdentity::start`].
@@ -101,7 +104,8 @@ impl ManagedIdentity {
             selector.clone(),
             request,
             detection.endpoint_variable,
-        ))))
+        )
+        .with_answered_before(self.answered_by == Some(source)))))
     }
 
     /// Records the outcome of a finished fetch (`now` = when it finished) and returns it.
@@ -112,6 +116,7 @@ impl ManagedIdentity {
         outcome: Result<AccessToken, Error>,
     ) -> Result<AccessToken, Error> {
         if let Ok(token) = &outcome {
+            self.answered_by = Some(acquisition.source());
             self.cache
                 .insert(now, acquisition.key().clone(), token.clone());
         }

@@ -206,7 +206,9 @@ pub fn classify_failure(
                 source.spec().variables
             ),
         )
-    } else if (400..500).contains(&status) {
+    } else if (400..500).contains(&status) && !matches!(status, 404 | 408 | 410 | 429) {
+        // Not 404 (IMDS "updating"), 408, 410 (IMDS "going through updates") or 429
+        // (throttled): transient service states, not the caller's configuration (§7.3).
         (
             ErrorKind::Configuration,
             format!("{source}: the request for {who} was refused ({said})"),

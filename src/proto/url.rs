@@ -51,6 +51,7 @@ impl Endpoint {
         if authority.contains('@') {
             return Err("it must not contain user info (@)");
         }
+        check_host_and_port(authority)?;
         let rest = &rest[authority_end..];
         let (path, query) = match rest.split_once('?') {
             Some((path, query)) => (path, query),
@@ -91,6 +92,35 @@ impl Endpoint {
         }
         out
     }
+}
+
+/// `host[:port]` or `[v6][:port]`: a non-empty host and, if a `:` is given, a decimal port
+/// (the host adapter would otherwise fail late with a transport error, read as "unavailable").
+fn check_host_and_port(authority: &str) -> Result<(), &'static str> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or("it has an unterminated IPv6 address")?;
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or("it has text after the IPv6 address")?)),
+            }
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("it has no host");
+    }
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
+    {
+        return Err("its port is not a number from 0 to 65535");
+    }
+    Ok(())
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {

@@ -23,12 +23,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 pub mod faults;
+pub mod tls;
 mod server;
 mod sources;
 #[cfg(test)]
 mod tests;
 
 pub use faults::{ExpiryFormat, Fault};
+pub use tls::TestCertificate;
 
 use faults::{Effect, Shape};
 use sources::Source;
@@ -354,7 +356,16 @@ impl Emulator {
         &self,
         port: u16,
     ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-        server::serve(self.clone(), port).await
+        server::serve(self.clone(), port, None).await
+    }
+
+    /// Like [`Emulator::serve`], over HTTPS with `tls` (see [`TestCertificate`]).
+    pub async fn serve_tls(
+        &self,
+        port: u16,
+        tls: std::sync::Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+        server::serve(self.clone(), port, Some(tls)).await
     }
 }
 

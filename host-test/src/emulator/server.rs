@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,7 +22,9 @@ use super::{Emulator, Request};
 pub(super) async fn serve(
     emulator: Emulator,
     port: u16,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -37,17 +40,34 @@ pub(super) async fn serve(
             };
             while connections.try_join_next().is_some() {}
             let emulator = emulator.clone();
+            let acceptor = acceptor.clone();
             connections.spawn(async move {
-                let service = service_fn(move |req| respond(emulator.clone(), req));
-                // A client hanging up mid-request is not an emulator error.
-                let _ = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                // A client failing the TLS handshake is not an emulator error.
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve_connection(emulator, stream).await;
+                        }
+                    }
+                    None => serve_connection(emulator, stream).await,
+                }
             });
         }
     });
     Ok((addr, task))
+}
+
+/// Serves HTTP/1 with keep-alive on one connection, plain or TLS.
+async fn serve_connection<S>(emulator: Emulator, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| respond(emulator.clone(), req));
+    // A client hanging up mid-request is not an emulator error.
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// Converts one hyper request, lets the emulator answer it, applies the delay and converts back.

@@ -196,3 +196,35 @@ async fn cli_emulator_subcommand_serves_the_cli() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(lines(&output)[0]["source"], "imds");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_https_endpoint_trusts_ssl_cert_file() {
+    use azmi_host_test::emulator::TestCertificate;
+    let cert = TestCertificate::generate().unwrap();
+    let emulator = Emulator::new(Config::default());
+    let (address, _server) = emulator
+        .serve_tls(0, cert.server_config().unwrap())
+        .await
+        .unwrap();
+    let pem = std::env::temp_dir().join(format!("azmi-cli-test-{}.pem", std::process::id()));
+    std::fs::write(&pem, &cert.cert_pem).unwrap();
+    let mut env = vec![
+        ("IDENTITY_ENDPOINT", format!("https://{address}/msi/token")),
+        ("IDENTITY_HEADER", emulator.config().identity_header),
+    ];
+    // Not trusted by the Mozilla roots alone: refused, typed, nothing served.
+    let (output, _) = azmi(&["token", "--scope", SCOPE], &env).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        lines(&output)[0]["message"].as_str().unwrap().contains("TLS"),
+        "{output:?}"
+    );
+    assert_eq!(emulator.token_requests(), 0);
+    // Trusted through SSL_CERT_FILE.
+    env.push(("SSL_CERT_FILE", pem.display().to_string()));
+    let (output, _) = azmi(&["token", "--scope", SCOPE], &env).await;
+    std::fs::remove_file(&pem).unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(lines(&output)[0]["source"], "app_service");
+    assert_eq!(emulator.token_requests(), 1);
+}
