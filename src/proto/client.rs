@@ -99,13 +99,10 @@ impl ManagedIdentity {
             id: selector.value().to_string(),
             resource: resource.to_string(),
         };
-        Ok(Start::Fetch(Box::new(Acquisition::new(
-            key,
-            selector.clone(),
-            request,
-            detection.endpoint_variable,
-        )
-        .with_answered_before(self.answered_by == Some(source)))))
+        Ok(Start::Fetch(Box::new(
+            Acquisition::new(key, selector.clone(), request, detection.endpoint_variable)
+                .with_answered_before(self.answered_by == Some(source)),
+        )))
     }
 
     /// Records the outcome of a finished fetch (`now` = when it finished) and returns it.

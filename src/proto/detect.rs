@@ -66,7 +66,11 @@ pub fn detect(
             return found(Source::AzureArc, endpoint, var::IDENTITY_ENDPOINT);
         }
         _ if facts.arc_agent_present => {
-            return found(Source::AzureArc, ARC_DEFAULT_ENDPOINT, "the Arc agent default");
+            return found(
+                Source::AzureArc,
+                ARC_DEFAULT_ENDPOINT,
+                "the Arc agent default",
+            );
         }
         _ => {}
     }
@@ -77,7 +81,11 @@ pub fn detect(
         let authority = env
             .get(var::AZURE_AUTHORITY_HOST)
             .unwrap_or(DEFAULT_AUTHORITY_HOST);
-        return found(Source::WorkloadIdentity, authority, var::AZURE_AUTHORITY_HOST);
+        return found(
+            Source::WorkloadIdentity,
+            authority,
+            var::AZURE_AUTHORITY_HOST,
+        );
     }
     match env.get(var::AZURE_POD_IDENTITY_AUTHORITY_HOST) {
         // Python's rule: strip trailing slashes, append the path (msal-node's `//metadata`

@@ -136,7 +136,9 @@ fn parse_us_date(s: &str) -> Option<u64> {
     let (mut h, m, sec) = time_of_day(&mut c, 1)?;
     c.skip_spaces();
     let rest = c.rest();
-    if rest.len() >= 2 && (rest[..2].eq_ignore_ascii_case(b"AM") || rest[..2].eq_ignore_ascii_case(b"PM")) {
+    if rest.len() >= 2
+        && (rest[..2].eq_ignore_ascii_case(b"AM") || rest[..2].eq_ignore_ascii_case(b"PM"))
+    {
         let pm = rest[0].eq_ignore_ascii_case(&b'P');
         if !(1..=12).contains(&h) {
             return None;
@@ -203,7 +205,9 @@ fn to_epoch(year: u64, month: u64, day: u64, h: u64, m: u64, s: u64, offset: i64
 
 fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -243,8 +247,14 @@ mod tests {
 
     #[test]
     fn iso_forms() {
-        assert_eq!(parse_expires_on(&json!("2019-06-20T02:57:58Z")), Some(LINUX_2017));
-        assert_eq!(parse_expires_on(&json!("2019-06-20T02:57:58.000Z")), Some(LINUX_2017));
+        assert_eq!(
+            parse_expires_on(&json!("2019-06-20T02:57:58Z")),
+            Some(LINUX_2017)
+        );
+        assert_eq!(
+            parse_expires_on(&json!("2019-06-20T02:57:58.000Z")),
+            Some(LINUX_2017)
+        );
         assert_eq!(
             parse_expires_on(&json!("2019-06-20T02:57:58.0000000+00:00")),
             Some(LINUX_2017)
@@ -253,29 +263,62 @@ mod tests {
             parse_expires_on(&json!("2019-06-20T04:57:58+02:00")),
             Some(LINUX_2017)
         );
-        assert_eq!(parse_expires_on(&json!("2019-06-20 02:57:58Z")), Some(LINUX_2017));
-        assert_eq!(parse_expires_on(&json!("2019-06-20 02:57:58")), Some(LINUX_2017));
+        assert_eq!(
+            parse_expires_on(&json!("2019-06-20 02:57:58Z")),
+            Some(LINUX_2017)
+        );
+        assert_eq!(
+            parse_expires_on(&json!("2019-06-20 02:57:58")),
+            Some(LINUX_2017)
+        );
     }
 
     #[test]
     fn app_service_2017_linux_and_windows() {
-        assert_eq!(parse_expires_on(&json!("06/20/2019 02:57:58 +00:00")), Some(LINUX_2017));
+        assert_eq!(
+            parse_expires_on(&json!("06/20/2019 02:57:58 +00:00")),
+            Some(LINUX_2017)
+        );
         // 2020-01-16T05:24:12Z
-        assert_eq!(parse_expires_on(&json!("1/16/2020 5:24:12 AM +00:00")), Some(1_579_152_252));
-        assert_eq!(parse_expires_on(&json!("1/16/2020 5:24:12 PM +00:00")), Some(1_579_152_252 + 12 * 3600));
-        assert_eq!(parse_expires_on(&json!("1/16/2020 12:24:12 AM +00:00")), Some(1_579_152_252 - 5 * 3600));
-        assert_eq!(parse_expires_on(&json!("06/20/2019 02:57:58")), Some(LINUX_2017));
+        assert_eq!(
+            parse_expires_on(&json!("1/16/2020 5:24:12 AM +00:00")),
+            Some(1_579_152_252)
+        );
+        assert_eq!(
+            parse_expires_on(&json!("1/16/2020 5:24:12 PM +00:00")),
+            Some(1_579_152_252 + 12 * 3600)
+        );
+        assert_eq!(
+            parse_expires_on(&json!("1/16/2020 12:24:12 AM +00:00")),
+            Some(1_579_152_252 - 5 * 3600)
+        );
+        assert_eq!(
+            parse_expires_on(&json!("06/20/2019 02:57:58")),
+            Some(LINUX_2017)
+        );
     }
 
     #[test]
     fn automation_hybrid_worker() {
         // "2021-07-02 08:00:34Z" (Azure/azure-sdk-for-python#19641)
-        assert_eq!(parse_expires_on(&json!("2021-07-02 08:00:34Z")), Some(1_625_212_834));
+        assert_eq!(
+            parse_expires_on(&json!("2021-07-02 08:00:34Z")),
+            Some(1_625_212_834)
+        );
     }
 
     #[test]
     fn garbage_is_rejected_not_zero() {
-        for bad in ["", "soon", "2019-13-01T00:00:00Z", "2019-02-30T00:00:00Z", "13/1/2020 1:00:00 AM", "1/1/2020 13:00:00 PM", "2019-06-20T02:57:58+25:00", "-5"] {
+        for bad in [
+            "",
+            "soon",
+            "2019-13-01T00:00:00Z",
+            "2019-02-30T00:00:00Z",
+            "13/1/2020 1:00:00 AM",
+            "1/1/2020 13:00:00 PM",
+            "2019-06-20T02:57:58+25:00",
+            "-5",
+        ] {
             assert_eq!(parse_expires_on(&json!(bad)), None, "{bad}");
         }
         assert_eq!(parse_expires_on(&json!(null)), None);

@@ -114,7 +114,10 @@ impl core::fmt::Debug for HttpRequest {
             .field("url", &self.url())
             .field("headers", &self.headers);
         if self.body_sensitive {
-            d.field("body", &format_args!("<{} bytes redacted>", self.body.len()));
+            d.field(
+                "body",
+                &format_args!("<{} bytes redacted>", self.body.len()),
+            );
         } else {
             d.field("body", &String::from_utf8_lossy(&self.body));
         }

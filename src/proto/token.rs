@@ -77,7 +77,10 @@ impl AccessToken {
 impl core::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("AccessToken")
-            .field("token", &format_args!("<{} bytes redacted>", self.token.len()))
+            .field(
+                "token",
+                &format_args!("<{} bytes redacted>", self.token.len()),
+            )
             .field("expires_on", &self.expires_on)
             .field("refresh_on", &self.refresh_on)
             .field("source", &self.source)

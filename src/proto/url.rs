@@ -102,10 +102,15 @@ fn check_host_and_port(authority: &str) -> Result<(), &'static str> {
             let (host, after) = v6
                 .split_once(']')
                 .ok_or("it has an unterminated IPv6 address")?;
-            match after {
-                "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':').ok_or("it has text after the IPv6 address")?)),
-            }
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("it has text after the IPv6 address")?,
+                ),
+            };
+            (host, port)
         }
         None => match authority.split_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -115,9 +120,10 @@ fn check_host_and_port(authority: &str) -> Result<(), &'static str> {
     if host.is_empty() {
         return Err("it has no host");
     }
-    if let Some(port) = port
-        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
-    {
+    let valid_port = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+    };
+    if port.is_some_and(|p| !valid_port(p)) {
         return Err("its port is not a number from 0 to 65535");
     }
     Ok(())

@@ -1,0 +1,613 @@
+//! A scripted, deterministic world for the core (quinn-proto `tests/util.rs`, ureq-proto style).
+//!
+//! A [`Scenario`] holds the environment, host facts, selector, scope, a virtual clock and one
+//! [`ManagedIdentity`] that survives across [`Scenario::run`]s (so the cache can be tested).
+//! Each request the core sends pops the next [`Scripted`] reply; the clock only moves when the
+//! test says so, when a reply "takes" time, or when the loop sleeps until a deadline.
+
+use std::collections::VecDeque;
+
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use crate::drive::{Io, drive};
+use crate::proto::{
+    AccessToken, Acquisition, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
+    IdentitySelector, ManagedIdentity, Method, Scheme, Start, TransportError, TransportErrorKind,
+    UnixMillis,
+};
+
+/// Where every scenario's clock starts: 2025-06-15T15:06:40Z, a whole second.
+pub const T0: UnixMillis = UnixMillis(1_750_000_000_000);
+
+/// [`T0`] in unix seconds.
+pub const T0_SECS: u64 = T0.0 / 1000;
+
+/// The App Service secret used by every scenario that needs one.
+pub const SECRET: &str = "s3cr3t-identity-header-value";
+
+/// A JWT-looking token value that must never show up in messages or `Debug` output.
+pub const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-payload.signature";
+
+/// The default App Service endpoint of [`Scenario::app_service`].
+pub const APP_SERVICE_ENDPOINT: &str = "http://127.0.0.1:41564/msi/token";
+
+/// What the fake host answers to one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// An HTTP response.
+    Response(HttpResponse),
+    /// No response: the transport failed.
+    Transport(TransportError),
+}
+
+/// One scripted reply and how much virtual time it takes to arrive.
+#[derive(Clone, Debug)]
+pub struct Scripted {
+    reply: Reply,
+    takes_ms: u64,
+}
+
+impl Scripted {
+    /// The same reply, arriving `ms` milliseconds of virtual time after the request was sent.
+    pub fn taking(mut self, ms: u64) -> Self {
+        self.takes_ms = ms;
+        self
+    }
+
+    /// The HTTP response, for tests that feed an [`Acquisition`] by hand.
+    #[track_caller]
+    pub fn into_response(self) -> HttpResponse {
+        match self.reply {
+            Reply::Response(response) => response,
+            Reply::Transport(error) => panic!("not a response: {error:?}"),
+        }
+    }
+}
+
+/// A response with `status` and a raw body.
+pub fn respond(status: u16, body: impl Into<Vec<u8>>) -> Scripted {
+    Scripted {
+        reply: Reply::Response(HttpResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into(),
+        }),
+        takes_ms: 0,
+    }
+}
+
+/// A response with `status` and a JSON body.
+pub fn json(status: u16, body: Value) -> Scripted {
+    respond(status, body.to_string())
+}
+
+/// A 200 in the IMDS shape (string numbers) carrying [`TOKEN`], expiring at `expires_on`.
+pub fn token_expiring_at(expires_on: u64) -> Scripted {
+    json(
+        200,
+        serde_json::json!({
+            "access_token": TOKEN,
+            "refresh_token": "",
+            "expires_in": "3599",
+            "expires_on": expires_on.to_string(),
+            "not_before": (expires_on - 3599).to_string(),
+            "resource": "https://management.azure.com/",
+            "token_type": "Bearer",
+        }),
+    )
+}
+
+/// A transport failure.
+pub fn transport(kind: TransportErrorKind, detail: &str) -> Scripted {
+    Scripted {
+        reply: Reply::Transport(TransportError::new(kind, detail)),
+        takes_ms: 0,
+    }
+}
+
+/// What one [`Scenario::run`] did.
+#[derive(Debug)]
+pub struct Run {
+    /// The result handed to the caller.
+    pub result: Result<AccessToken, Error>,
+    /// Every request the core sent, in order.
+    pub requests: Vec<HttpRequest>,
+    /// Deadlines the loop slept until.
+    pub sleeps: Vec<UnixMillis>,
+    /// Virtual time when the run started.
+    pub started_at: UnixMillis,
+    /// Virtual time when the run ended.
+    pub finished_at: UnixMillis,
+}
+
+impl Run {
+    /// The token; panics with the error otherwise.
+    #[track_caller]
+    pub fn token(&self) -> &AccessToken {
+        match &self.result {
+            Ok(token) => token,
+            Err(e) => panic!("expected a token, got {:?}: {e}", e.kind()),
+        }
+    }
+
+    /// The error; panics if a token came back.
+    #[track_caller]
+    pub fn error(&self) -> &Error {
+        match &self.result {
+            Ok(token) => panic!("expected an error, got {token:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// The single request sent; panics unless exactly one was.
+    #[track_caller]
+    pub fn request(&self) -> &HttpRequest {
+        assert_eq!(self.requests.len(), 1, "requests: {:#?}", self.requests);
+        &self.requests[0]
+    }
+
+    /// Panics unless nothing was sent.
+    #[track_caller]
+    pub fn assert_nothing_sent(&self) {
+        assert!(
+            self.requests.is_empty(),
+            "unexpected requests: {:#?}",
+            self.requests
+        );
+    }
+}
+
+/// The world one test runs in.
+pub struct Scenario {
+    env: Vec<(String, String)>,
+    facts: HostFacts,
+    selector: IdentitySelector,
+    scope: String,
+    clock: UnixMillis,
+    script: VecDeque<Scripted>,
+    identity: ManagedIdentity,
+    runs: u8,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scenario {
+    /// No environment (so IMDS), system-assigned, `https://management.azure.com/.default`, at
+    /// [`T0`].
+    pub fn new() -> Self {
+        Self {
+            env: Vec::new(),
+            facts: HostFacts::default(),
+            selector: IdentitySelector::SystemAssigned,
+            scope: "https://management.azure.com/.default".into(),
+            clock: T0,
+            script: VecDeque::new(),
+            identity: ManagedIdentity::new(),
+            runs: 0,
+        }
+    }
+
+    /// IMDS: no managed-identity variables at all.
+    pub fn imds() -> Self {
+        Self::new()
+    }
+
+    /// App Service at [`APP_SERVICE_ENDPOINT`] with [`SECRET`].
+    pub fn app_service() -> Self {
+        Self::new()
+            .env("IDENTITY_ENDPOINT", APP_SERVICE_ENDPOINT)
+            .env("IDENTITY_HEADER", SECRET)
+    }
+
+    /// Adds an environment variable (a later value for the same name wins).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds several environment variables.
+    pub fn envs(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.env
+            .extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// The Arc agent binary is present.
+    pub fn arc_agent(mut self) -> Self {
+        self.facts.arc_agent_present = true;
+        self
+    }
+
+    /// Asks for this identity.
+    pub fn selector(mut self, selector: IdentitySelector) -> Self {
+        self.selector = selector;
+        self
+    }
+
+    /// Asks for this scope.
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// Queues a reply (builder form of [`Scenario::push`]).
+    pub fn reply(mut self, reply: Scripted) -> Self {
+        self.script.push_back(reply);
+        self
+    }
+
+    /// Queues a reply for the next request.
+    pub fn push(&mut self, reply: Scripted) {
+        self.script.push_back(reply);
+    }
+
+    /// Changes the selector for later runs.
+    pub fn set_selector(&mut self, selector: IdentitySelector) {
+        self.selector = selector;
+    }
+
+    /// Changes the scope for later runs.
+    pub fn set_scope(&mut self, scope: &str) {
+        self.scope = scope.into();
+    }
+
+    /// Sets (or replaces) an environment variable for later runs.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.into(), value.into()));
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> UnixMillis {
+        self.clock
+    }
+
+    /// Moves the virtual clock forward.
+    pub fn advance(&mut self, ms: u64) {
+        self.clock = self.clock.plus_millis(ms);
+    }
+
+    /// Moves the virtual clock to `t` (never backwards).
+    pub fn advance_to(&mut self, t: UnixMillis) {
+        assert!(t >= self.clock, "the virtual clock never goes back");
+        self.clock = t;
+    }
+
+    /// The credential, e.g. to count cached tokens.
+    pub fn identity(&mut self) -> &mut ManagedIdentity {
+        &mut self.identity
+    }
+
+    /// The environment snapshot the core sees.
+    pub fn snapshot(&self) -> EnvSnapshot {
+        EnvSnapshot::from_pairs(self.env.iter().cloned())
+    }
+
+    /// Deterministic, different per run: request ids must change between requests.
+    fn next_random(&mut self) -> [u8; 16] {
+        self.runs = self.runs.wrapping_add(1);
+        let mut out = [0u8; 16];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = self
+                .runs
+                .wrapping_mul(0x9d)
+                .wrapping_add((i as u8).wrapping_mul(0x3b))
+                ^ 0xa5;
+        }
+        out
+    }
+
+    /// Calls [`ManagedIdentity::start`] directly (for tests that step an [`Acquisition`]).
+    pub fn start(&mut self) -> Result<Start, Error> {
+        let env = self.snapshot();
+        let random = self.next_random();
+        self.identity.start(
+            self.clock,
+            &self.scope,
+            &self.selector,
+            &env,
+            self.facts,
+            random,
+        )
+    }
+
+    /// Like [`Scenario::start`], but panics unless a fetch starts.
+    #[track_caller]
+    pub fn start_fetch(&mut self) -> Acquisition {
+        match self.start() {
+            Ok(Start::Fetch(acquisition)) => *acquisition,
+            Ok(Start::Cached(token)) => panic!("expected a fetch, got cached {token:?}"),
+            Err(e) => panic!("expected a fetch, got {:?}: {e}", e.kind()),
+        }
+    }
+
+    /// One `get_token` the way an adapter does it: [`ManagedIdentity::cached`], else
+    /// [`ManagedIdentity::start`], [`drive`] with the fake host, [`ManagedIdentity::complete`].
+    /// Panics if a scripted reply is left over.
+    #[track_caller]
+    pub fn run(&mut self) -> Run {
+        let started_at = self.clock;
+        let mut io = FakeIo {
+            clock: self.clock,
+            script: std::mem::take(&mut self.script),
+            sent: Vec::new(),
+            sleeps: Vec::new(),
+        };
+        let result = self.get_token(&mut io);
+        self.clock = io.clock;
+        assert!(
+            io.script.is_empty(),
+            "scripted replies were not used: {:#?}",
+            io.script
+        );
+        Run {
+            result,
+            requests: io.sent,
+            sleeps: io.sleeps,
+            started_at,
+            finished_at: self.clock,
+        }
+    }
+
+    fn get_token(&mut self, io: &mut FakeIo) -> Result<AccessToken, Error> {
+        let now = io.now();
+        if let Some(token) = self.identity.cached(now, &self.scope, &self.selector)? {
+            return Ok(token.clone());
+        }
+        match self.start()? {
+            Start::Cached(token) => Ok(token),
+            Start::Fetch(mut acquisition) => {
+                let outcome = drive(&mut acquisition, io);
+                self.identity.complete(io.now(), &acquisition, outcome)
+            }
+        }
+    }
+}
+
+/// The host: virtual time, scripted replies, a record of what was sent. Never sleeps.
+struct FakeIo {
+    clock: UnixMillis,
+    script: VecDeque<Scripted>,
+    sent: Vec<HttpRequest>,
+    sleeps: Vec<UnixMillis>,
+}
+
+impl Io for FakeIo {
+    fn now(&mut self) -> UnixMillis {
+        self.clock
+    }
+
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sent.push(request.clone());
+        let Some(scripted) = self.script.pop_front() else {
+            panic!("the core sent a request nobody scripted: {request:#?}");
+        };
+        self.clock = self.clock.plus_millis(scripted.takes_ms);
+        match scripted.reply {
+            Reply::Response(response) => Ok(response),
+            Reply::Transport(error) => Err(error),
+        }
+    }
+
+    fn sleep_until(&mut self, deadline: UnixMillis) {
+        self.sleeps.push(deadline);
+        self.clock = self.clock.max(deadline);
+    }
+}
+
+/// What a request must look like, apart from `x-ms-client-request-id`.
+pub struct Expect<'a> {
+    /// Method.
+    pub method: Method,
+    /// Scheme.
+    pub scheme: Scheme,
+    /// `host[:port]`.
+    pub authority: &'a str,
+    /// Path without query.
+    pub path: &'a str,
+    /// The decoded query, in order.
+    pub query: &'a [(&'a str, &'a str)],
+    /// Headers other than `x-ms-client-request-id`, in order.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// Asserts `request` exactly: method, scheme, authority, path, decoded query, headers (minus
+/// the request id, whose format is checked on its own), empty body.
+#[track_caller]
+pub fn assert_request(request: &HttpRequest, expect: &Expect<'_>) {
+    assert_eq!(request.method, expect.method, "method of {request:?}");
+    assert_eq!(request.scheme, expect.scheme, "scheme of {request:?}");
+    assert_eq!(
+        request.authority, expect.authority,
+        "authority of {request:?}"
+    );
+    let (path, _) = split_path(request);
+    assert_eq!(path, expect.path, "path of {request:?}");
+    let query = query_pairs(request);
+    let query: Vec<(&str, &str)> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(query, expect.query, "query of {request:?}");
+    let headers: Vec<(&str, &str)> = request
+        .headers
+        .iter()
+        .filter(|h| !h.name.eq_ignore_ascii_case("x-ms-client-request-id"))
+        .map(|h| (h.name, h.value.as_str()))
+        .collect();
+    assert_eq!(headers, expect.headers, "headers of {request:?}");
+    assert_request_id(request);
+    assert!(request.body.is_empty(), "a GET has no body: {request:?}");
+    assert!(!request.body_sensitive);
+}
+
+/// Path and raw query (without `?`) of `request`.
+pub fn split_path(request: &HttpRequest) -> (&str, &str) {
+    request
+        .path_and_query
+        .split_once('?')
+        .unwrap_or((request.path_and_query.as_str(), ""))
+}
+
+/// The query of `request`, percent-decoded, in order.
+pub fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
+    let (_, query) = split_path(request);
+    if query.is_empty() {
+        return Vec::new();
+    }
+    query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .unwrap_or_else(|e| panic!("query {query:?} is not UTF-8: {e}"))
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// The request id: sent exactly once, a lowercase version-4 GUID (§14 rule 10).
+#[track_caller]
+pub fn assert_request_id(request: &HttpRequest) -> &str {
+    let ids: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("x-ms-client-request-id"))
+        .map(|h| h.value.as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "exactly one request id in {request:?}");
+    let id = ids[0];
+    assert!(is_v4_guid(id), "{id:?} is not a lowercase version-4 GUID");
+    assert!(
+        !request
+            .headers
+            .iter()
+            .find(|h| h.name == "x-ms-client-request-id")
+            .expect("present")
+            .sensitive,
+        "the request id is not a secret"
+    );
+    id
+}
+
+/// `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, lowercase hex.
+pub fn is_v4_guid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lens == [8, 4, 4, 4, 12]
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        && groups[2].starts_with('4')
+        && groups[3].starts_with(['8', '9', 'a', 'b'])
+}
+
+// The harness checks its own checks: a helper that cannot fail would make every test pass.
+
+#[test]
+fn request_id_check_rejects_uppercase_wrong_version_and_wrong_variant() {
+    assert!(is_v4_guid("0f5ad1b3-4a2a-4d45-9c3e-1f2c3d4e5f60"));
+    assert!(is_v4_guid("0f5ad1b3-4a2a-4d45-bc3e-1f2c3d4e5f60"));
+    for bad in [
+        "0F5AD1B3-4A2A-4D45-9C3E-1F2C3D4E5F60",
+        "0f5ad1b3-4a2a-1d45-9c3e-1f2c3d4e5f60",
+        "0f5ad1b3-4a2a-4d45-cc3e-1f2c3d4e5f60",
+        "0f5ad1b34a2a4d459c3e1f2c3d4e5f60",
+        "{0f5ad1b3-4a2a-4d45-9c3e-1f2c3d4e5f60}",
+        "0f5ad1b3-4a2a-4d45-9c3e-1f2c3d4e5f6g",
+        "",
+    ] {
+        assert!(!is_v4_guid(bad), "{bad}");
+    }
+}
+
+#[test]
+fn query_pairs_are_decoded_in_order() {
+    let mut s = Scenario::imds().reply(token_expiring_at(T0_SECS + 3600));
+    let mut request = s.run().request().clone();
+    request.path_and_query = "/p?b=%2F%20x&a=&c=%C3%A4".into();
+    assert_eq!(
+        query_pairs(&request),
+        [
+            ("b".to_string(), "/ x".to_string()),
+            ("a".to_string(), String::new()),
+            ("c".to_string(), "ä".to_string()),
+        ]
+    );
+    request.path_and_query = "/p".into();
+    assert_eq!(query_pairs(&request), []);
+}
+
+#[test]
+#[should_panic(expected = "the core sent a request nobody scripted")]
+fn unscripted_request_fails_the_test() {
+    Scenario::imds().run();
+}
+
+#[test]
+#[should_panic(expected = "scripted replies were not used")]
+fn unused_reply_fails_the_test() {
+    let mut s = Scenario::imds().reply(token_expiring_at(T0_SECS + 3600));
+    s.run().token();
+    s.push(token_expiring_at(T0_SECS + 3600));
+    s.run();
+}
+
+#[test]
+#[should_panic(expected = "headers of")]
+fn request_assertion_catches_an_extra_header() {
+    let mut s = Scenario::imds().reply(token_expiring_at(T0_SECS + 3600));
+    let run = s.run();
+    assert_request(
+        run.request(),
+        &Expect {
+            method: Method::Get,
+            scheme: Scheme::Http,
+            authority: "169.254.169.254",
+            path: "/metadata/identity/oauth2/token",
+            query: &[
+                ("api-version", "2018-02-01"),
+                ("resource", "https://management.azure.com"),
+            ],
+            headers: &[],
+        },
+    );
+}
+
+#[test]
+fn virtual_clock_only_moves_when_told() {
+    let mut s = Scenario::imds().reply(token_expiring_at(T0_SECS + 3600).taking(1_500));
+    assert_eq!(s.now(), T0);
+    let run = s.run();
+    assert_eq!(
+        (run.started_at, run.finished_at),
+        (T0, T0.plus_millis(1_500))
+    );
+    s.advance(500);
+    assert_eq!(s.now(), T0.plus_millis(2_000));
+    let cached = s.run();
+    assert_eq!((cached.started_at, cached.finished_at), (s.now(), s.now()));
+
+    let mut io = FakeIo {
+        clock: T0,
+        script: VecDeque::new(),
+        sent: Vec::new(),
+        sleeps: Vec::new(),
+    };
+    io.sleep_until(T0.plus_millis(700));
+    io.sleep_until(T0.plus_millis(100));
+    assert_eq!(
+        io.now(),
+        T0.plus_millis(700),
+        "sleeping never moves the clock back"
+    );
+    assert_eq!(io.sleeps, [T0.plus_millis(700), T0.plus_millis(100)]);
+}
