@@ -23,11 +23,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 pub mod faults;
-pub mod tls;
 mod server;
 mod sources;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 pub use faults::{ExpiryFormat, Fault};
 pub use tls::TestCertificate;

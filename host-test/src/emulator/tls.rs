@@ -28,10 +28,7 @@ impl TestCertificate {
     /// SHA-1 thumbprint of the certificate, 40 upper-case hex digits (the form of
     /// `IDENTITY_SERVER_THUMBPRINT`).
     pub fn sha1_thumbprint(&self) -> String {
-        let digest = ring::digest::digest(
-            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            &self.cert_der,
-        );
+        let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &self.cert_der);
         digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
     }
 

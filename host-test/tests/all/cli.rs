@@ -216,7 +216,10 @@ async fn cli_https_endpoint_trusts_ssl_cert_file() {
     let (output, _) = azmi(&["token", "--scope", SCOPE], &env).await;
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(
-        lines(&output)[0]["message"].as_str().unwrap().contains("TLS"),
+        lines(&output)[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("TLS"),
         "{output:?}"
     );
     assert_eq!(emulator.token_requests(), 0);
