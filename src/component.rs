@@ -94,7 +94,10 @@ fn host_facts() -> HostFacts {
             path.trim_end_matches('/') == "/opt/azcmagent/bin"
                 && dir.stat_at(PathFlags::empty(), "himds").is_ok()
         });
-    HostFacts { arc_agent_present }
+    HostFacts {
+        arc_agent_present,
+        no_file_access: false,
+    }
 }
 
 fn random_bytes() -> [u8; 16] {

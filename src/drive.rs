@@ -3,8 +3,8 @@
 //! by the native tests; proxy-wasm drives the same core from callbacks instead.
 
 use crate::proto::{
-    AccessToken, Acquisition, Action, Error, ErrorKind, HttpRequest, HttpResponse, TransportError,
-    UnixMillis,
+    AccessToken, Acquisition, Action, Error, ErrorKind, FileError, FileRead, HttpRequest,
+    HttpResponse, TransportError, UnixMillis,
 };
 
 /// Upper bound on loop iterations: a state-machine bug fails instead of spinning forever.
@@ -17,6 +17,9 @@ pub trait Io {
     /// Sends `request` (enforcing its timeouts) and returns the response, its body read up
     /// to [`crate::proto::MAX_RESPONSE_BYTES`].
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError>;
+    /// Reads a file as `read` says (size cap, symlink policy); never follows a path outside
+    /// what the host exposes.
+    fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError>;
     /// Blocks until `deadline` (wall clock).
     fn sleep_until(&mut self, deadline: UnixMillis);
 }
@@ -28,12 +31,20 @@ pub fn drive(acquisition: &mut Acquisition, io: &mut impl Io) -> Result<AccessTo
             return outcome;
         }
         let now = io.now();
-        if let Some(Action::Send(request)) = acquisition.poll_action(now) {
-            match io.send(&request) {
-                Ok(response) => acquisition.handle_response(io.now(), response),
-                Err(error) => acquisition.handle_transport_error(io.now(), error),
+        match acquisition.poll_action(now) {
+            Some(Action::Send(request)) => {
+                match io.send(&request) {
+                    Ok(response) => acquisition.handle_response(io.now(), response),
+                    Err(error) => acquisition.handle_transport_error(io.now(), error),
+                }
+                continue;
             }
-            continue;
+            Some(Action::ReadFile(read)) => {
+                let result = io.read_file(&read);
+                acquisition.handle_file(io.now(), result);
+                continue;
+            }
+            None => {}
         }
         match acquisition.poll_timeout() {
             Some(deadline) => {

@@ -17,4 +17,6 @@ pub mod proto;
 #[cfg(feature = "component")]
 mod component;
 #[cfg(feature = "component")]
+mod wasi_fs;
+#[cfg(feature = "component")]
 mod wasi_http;

@@ -1,10 +1,10 @@
 //! The component's host I/O for [`crate::drive`]: `wasi:http` requests with per-attempt
-//! timeouts, `wasi:clocks` time and sleeps.
+//! timeouts, `wasi:clocks` time and sleeps, files through [`crate::wasi_fs`].
 
 use crate::drive::Io;
 use crate::proto::{
-    HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
-    TransportErrorKind, UnixMillis,
+    FileError, FileRead, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme,
+    TransportError, TransportErrorKind, UnixMillis,
 };
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
@@ -34,6 +34,10 @@ impl Io for WasiIo {
         send(request)
     }
 
+    fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError> {
+        crate::wasi_fs::read_file(read)
+    }
+
     fn sleep_until(&mut self, deadline: UnixMillis) {
         let ms = wall_clock_now().millis_until(deadline);
         if ms > 0 {
@@ -44,11 +48,18 @@ impl Io for WasiIo {
 
 fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
     let other = |what: &str| TransportError::new(TransportErrorKind::Other, what.to_string());
-    let entries: Vec<(String, Vec<u8>)> = request
+    let mut entries: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()
         .map(|h| (h.name.to_string(), h.value.as_bytes().to_vec()))
         .collect();
+    if !request.body.is_empty() {
+        // Framing the form posts with a length, not chunked encoding.
+        entries.push((
+            "Content-Length".to_string(),
+            request.body.len().to_string().into_bytes(),
+        ));
+    }
     let headers = Fields::from_list(&entries).map_err(|_| other("the host refused a header"))?;
     let outgoing = OutgoingRequest::new(headers);
     let method = match request.method {

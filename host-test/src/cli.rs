@@ -1,15 +1,23 @@
-//! The `azmi` command line (design.md, "The azmi CLI contract"): `token`, `emulator`, `demo`.
+//! The `azmi` command line (design.md, "The azmi CLI contract"): `token`, `emulator`, `demo`,
+//! and `serve` for the Spin example.
 
 use crate::bindings::{AccessToken, Error as TokenError, IdentitySelector};
-use crate::egress::{self, Allowlist, Egress};
-use crate::emulator::{Config, Emulator};
+use crate::egress::{Allowlist, Egress};
+use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::host::{GuestConfig, Host};
+use crate::serve::{ServeConfig, Server};
 use azmi::proto::is_managed_identity_variable;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
+use std::path::PathBuf;
 
 /// Where `azmi demo` pretends IMDS lives; requests to it never reach a socket.
 pub const DEMO_AUTHORITY: &str = "http://127.0.0.1:4010";
+/// Host directory to preopen at `/var/opt/azcmagent/tokens` instead of the real one, so the
+/// emulator's Arc challenge can be answered on a machine without the agent (tests, demos).
+/// Not passed to the component, which still only accepts keys from the standard path.
+pub const ARC_TOKENS_DIR_OVERRIDE: &str = "AZMI_ARC_TOKENS_DIR";
+
 /// The scope `azmi demo` asks for.
 pub const DEMO_SCOPE: &str = "https://vault.azure.net/.default";
 
@@ -25,14 +33,45 @@ pub struct Cli {
 enum Command {
     /// Get a token from this machine's managed identity, through the component in wasmtime.
     Token(TokenArgs),
-    /// Run the Azure managed-identity emulator on 127.0.0.1 (Ctrl-C stops it).
+    /// Run the Azure managed-identity emulator on 127.0.0.1, over HTTP and HTTPS (Ctrl-C stops
+    /// it). Prints the variables that point each source at it.
     Emulator {
-        /// Port to listen on; 0 picks a free one (printed on the first line).
+        /// HTTP port; 0 picks a free one (printed on the first line).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// HTTPS port (Service Fabric, workload identity's authority); 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        tls_port: u16,
     },
     /// Emulator, component and one token, all in this process: no Azure, no network.
     Demo,
+    /// Serve a wasi:http component (e.g. a Spin app composed with azmi.wasm) on 127.0.0.1,
+    /// one instance per request, as Spin does (Ctrl-C stops it).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The component (.wasm) exporting wasi:http/incoming-handler.
+    component: PathBuf,
+    /// Port to listen on; 0 picks a free one (printed on the first line).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// An environment variable for the component (repeatable). The process's
+    /// managed-identity variables are passed too; nothing else is.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
+    env: Vec<(String, String)>,
+    /// Also allow outbound HTTP to this URL's host and port (repeatable), like Spin's
+    /// `allowed_outbound_hosts`. The managed-identity endpoints are always allowed.
+    #[arg(long = "allow-outbound", value_name = "URL")]
+    allow_outbound: Vec<String>,
+}
+
+fn parse_env_pair(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{pair:?} is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -102,8 +141,9 @@ pub fn main() -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Token(args) => token(args).await,
-            Command::Emulator { port } => emulator(port).await,
+            Command::Emulator { port, tls_port } => emulator(port, tls_port).await,
             Command::Demo => demo().await,
+            Command::Serve(args) => serve(args).await,
         }
     });
     result.unwrap_or_else(|e| {
@@ -122,12 +162,13 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
         .filter(|(k, _)| is_managed_identity_variable(k))
         .collect();
     let cert_file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
-    let tls = egress::tls_config(cert_file.as_deref().map(std::path::Path::new))?;
-    let allow = Allowlist::from_env(&env);
+    let egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
+    let mut config = GuestConfig::new(env, egress);
+    if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
+        config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
+    }
     let host = Host::new()?;
-    let mut guest = host
-        .instantiate(GuestConfig::new(env, Egress::Network { allow, tls }))
-        .await?;
+    let mut guest = host.instantiate(config).await?;
     let selector = args.identity.selector();
     let mut exit = 0;
     for _ in 0..args.repeat {
@@ -139,19 +180,74 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     Ok(exit)
 }
 
-async fn emulator(port: u16) -> anyhow::Result<i32> {
-    let emulator = Emulator::new(Config::default());
-    let (address, server) = emulator.serve(port).await?;
-    let secret = emulator.config().identity_header;
+async fn emulator(port: u16, tls_port: u16) -> anyhow::Result<i32> {
+    // Scratch files the clients need: Arc key files, the federated token, the certificate.
+    let work = std::env::temp_dir().join(format!("azmi-emulator-{}", std::process::id()));
+    let tokens = work.join("tokens");
+    std::fs::create_dir_all(&tokens)?;
+    let config = Config {
+        arc_key_dir: tokens.clone(),
+        ..Config::default()
+    };
+    let federated = work.join("federated-token");
+    std::fs::write(&federated, &config.federated_token)?;
+    let cert = TestCertificate::generate()?;
+    let pem = work.join("emulator-cert.pem");
+    std::fs::write(&pem, &cert.cert_pem)?;
+    let emulator = Emulator::new(config.clone());
+    let (http, http_server) = emulator.serve(port).await?;
+    let (https, https_server) = emulator.serve_tls(tls_port, cert.server_config()?).await?;
+    let system = config
+        .system
+        .as_ref()
+        .map(|i| i.client_id.clone())
+        .unwrap_or_default();
+    let user = config
+        .user_assigned
+        .first()
+        .map(|i| i.client_id.clone())
+        .unwrap_or_default();
+    let (secret, msi) = (&config.identity_header, &config.msi_secret);
+    let lines = [
+        format!("azmi emulator listening on http://{http} and https://{https}"),
+        format!("  imds: AZURE_POD_IDENTITY_AUTHORITY_HOST=http://{http}"),
+        format!(
+            "  app_service: IDENTITY_ENDPOINT=http://{http}/msi/token IDENTITY_HEADER={secret}"
+        ),
+        format!("  app_service_2017: MSI_ENDPOINT=http://{http}/msi/token MSI_SECRET={msi}"),
+        format!(
+            "  azure_ml: MSI_ENDPOINT=http://{http}/msi/token MSI_SECRET={msi} DEFAULT_IDENTITY_CLIENT_ID={system}"
+        ),
+        format!("  cloud_shell: MSI_ENDPOINT=http://{http}/oauth2/token"),
+        format!(
+            "  azure_arc: IDENTITY_ENDPOINT=http://{http}/metadata/identity/oauth2/token IMDS_ENDPOINT=http://{http} {ARC_TOKENS_DIR_OVERRIDE}={}",
+            tokens.display()
+        ),
+        format!(
+            "  service_fabric: IDENTITY_ENDPOINT=https://{https}/metadata/identity/oauth2/token IDENTITY_HEADER={secret} IDENTITY_SERVER_THUMBPRINT={}",
+            cert.sha1_thumbprint()
+        ),
+        format!(
+            "  workload_identity: AZURE_AUTHORITY_HOST=https://{https} AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID={user} AZURE_FEDERATED_TOKEN_FILE={} SSL_CERT_FILE={}",
+            federated.display(),
+            pem.display()
+        ),
+    ];
     // One write, so a reader that stops after the first line does not break the rest.
-    let banner = format!(
-        "azmi emulator listening on http://{address}\n  IMDS:        AZURE_POD_IDENTITY_AUTHORITY_HOST=http://{address}\n  App Service: IDENTITY_ENDPOINT=http://{address}/msi/token IDENTITY_HEADER={secret}\n"
-    );
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    let _ = out
+        .write_all(format!("{}\n", lines.join("\n")).as_bytes())
+        .and_then(|()| out.flush());
     drop(out);
-    tokio::signal::ctrl_c().await?;
-    server.abort();
+    // Ctrl-C or `kill`: either way, stop serving and remove the scratch files.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    http_server.abort();
+    https_server.abort();
+    let _ = std::fs::remove_dir_all(&work);
     eprintln!(
         "azmi emulator: stopped after {} token requests",
         emulator.token_requests()
@@ -187,6 +283,31 @@ async fn demo() -> anyhow::Result<i32> {
         emulator.token_requests()
     );
     Ok(exit)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| is_managed_identity_variable(k))
+        .collect();
+    env.extend(args.env);
+    let cert_file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
+    let mut egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
+    if let Egress::Network { allow, .. } = &mut egress {
+        for url in &args.allow_outbound {
+            allow.allow(url);
+        }
+    }
+    let wasm = std::fs::read(&args.component)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.component.display()))?;
+    let server = Server::new(&wasm, ServeConfig { env, egress })?;
+    let (address, task) = server.serve(args.port).await?;
+    let banner = format!("azmi serve listening on http://{address}\n");
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    drop(out);
+    tokio::signal::ctrl_c().await?;
+    task.abort();
+    Ok(0)
 }
 
 /// Prints one JSON line for a get-token result; on failure also the message on stderr, and

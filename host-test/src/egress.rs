@@ -96,7 +96,44 @@ pub enum Egress {
         allow: Allowlist,
         /// TLS client settings (Mozilla roots plus `SSL_CERT_FILE`).
         tls: Arc<rustls::ClientConfig>,
+        /// `host:port` → TLS settings pinned to a certificate thumbprint (Service Fabric).
+        pins: Vec<(String, Arc<rustls::ClientConfig>)>,
     },
+}
+
+impl Egress {
+    /// The CLI's policy for a managed-identity environment `env`: the allowlist of
+    /// [`Allowlist::from_env`], the Mozilla roots plus `ssl_cert_file`, and Service Fabric's
+    /// endpoint pinned to `IDENTITY_SERVER_THUMBPRINT` (that one authority only, §4.6).
+    pub fn network(
+        env: &[(String, String)],
+        ssl_cert_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Egress> {
+        let get = |name: &str| {
+            env.iter()
+                .rev()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.as_str())
+        };
+        let mut pins = Vec::new();
+        if let (Some(endpoint), Some(raw)) = (
+            get(var::IDENTITY_ENDPOINT),
+            get(var::IDENTITY_SERVER_THUMBPRINT),
+        ) && let (Ok(endpoint), Some(thumbprint)) = (
+            Endpoint::parse(endpoint),
+            azmi::proto::normalize_thumbprint(raw),
+        ) {
+            pins.push((
+                with_port(&endpoint.authority, endpoint.scheme.as_str()),
+                pinned_tls(&thumbprint)?,
+            ));
+        }
+        Ok(Egress::Network {
+            allow: Allowlist::from_env(env),
+            tls: tls_config(ssl_cert_file)?,
+            pins,
+        })
+    }
 }
 
 /// The `WasiHttpHooks` for a guest: routes by [`Egress`] and logs refusals.
@@ -144,7 +181,12 @@ impl WasiHttpHooks for Hooks {
                 Egress::Emulator { emulator, .. } => {
                     serve_in_memory(&emulator, request, options).await?
                 }
-                Egress::Network { tls, .. } => {
+                Egress::Network { tls, pins, .. } => {
+                    let key = with_port(&authority.to_ascii_lowercase(), &scheme);
+                    let tls = pins
+                        .iter()
+                        .find(|(a, _)| *a == key)
+                        .map_or(tls, |(_, pinned)| pinned.clone());
                     send_network(request, options, &scheme, &authority, tls).await?
                 }
             };
@@ -318,4 +360,93 @@ pub fn tls_config(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// TLS settings that accept exactly the certificate whose SHA-1 thumbprint is `thumbprint`
+/// (40 hex digits): how Service Fabric's self-signed endpoint is trusted (MSAL Go / Python
+/// pin it; §4.6). Handshake signatures are still verified; chain and name checks are not,
+/// because the certificate is self-signed and identified by its hash alone.
+pub fn pinned_tls(thumbprint: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let expected: Vec<u8> = (0..thumbprint.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&thumbprint[i..i + 2], 16))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(expected.len() == 20, "a SHA-1 thumbprint has 40 hex digits");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = ThumbprintVerifier {
+        expected,
+        provider: provider.clone(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts the one certificate whose SHA-1 matches (constant-time compare).
+#[derive(Debug)]
+struct ThumbprintVerifier {
+    expected: Vec<u8>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for ThumbprintVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, end_entity);
+        let differs = digest
+            .as_ref()
+            .iter()
+            .zip(&self.expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if differs == 0 && digest.as_ref().len() == self.expected.len() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }

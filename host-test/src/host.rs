@@ -59,6 +59,14 @@ impl GuestConfig {
     }
 }
 
+impl GuestConfig {
+    /// Preopens host directory `dir` read-only at `guest_path`, replacing any preopen there.
+    pub fn preopen_at(&mut self, dir: PathBuf, guest_path: &str) {
+        self.preopens.retain(|(_, g)| g != guest_path);
+        self.preopens.push((dir, guest_path.to_string()));
+    }
+}
+
 impl Host {
     /// Compiles the embedded component.
     pub fn new() -> wasmtime::Result<Self> {

@@ -1,14 +1,30 @@
-//! One token fetch as a state machine: the adapter sends what `poll_action` asks for and
-//! feeds back what happened.
+//! One token fetch as a state machine: the adapter performs what `poll_action` asks for and
+//! feeds back what happened. Covers the one-request sources, the Azure Arc challenge (§9) and
+//! workload identity's federated-token read (§10).
 
+use super::arc;
 use super::cache::CacheKey;
 use super::error::{Error, ErrorKind};
-use super::http::{HttpRequest, HttpResponse, TransportError, TransportErrorKind};
-use super::response::{classify_failure, parse_token};
-use super::selector::IdentitySelector;
+use super::files::{FileError, FileErrorKind, FileRead};
+use super::http::{Header, HttpRequest, HttpResponse, TransportError, TransportErrorKind};
+use super::request::workload_body;
+use super::response::{Echo, classify_failure, parse_token};
+use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
 use super::token::AccessToken;
+use super::workload::{ASSERTION_MAX_BYTES, assertion};
+
+/// A secret value (shared secret, Arc key, federated token) whose `Debug` shows only its
+/// length, so that deriving `Debug` on what holds it cannot leak it (§14 rule 16).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "<{} bytes redacted>", self.0.len())
+    }
+}
 
 /// Slack on top of the per-attempt timeouts before the core gives up on its own (the host
 /// enforces the real timeouts; this backstop catches a host that does not).
@@ -21,6 +37,40 @@ pub enum Action {
     /// Send this request and report the result with [`Acquisition::handle_response`] or
     /// [`Acquisition::handle_transport_error`].
     Send(HttpRequest),
+    /// Read this file and report it with [`Acquisition::handle_file`].
+    ReadFile(FileRead),
+}
+
+/// How the fetch proceeds after its first request.
+#[derive(Clone, Debug)]
+pub(crate) enum Flow {
+    /// One request, one answer.
+    Single,
+    /// Azure Arc: a 401 challenge names a key file whose contents authorize a second request.
+    Arc,
+    /// Workload identity: the federated token (cached or read from `token_file`) completes
+    /// the form body.
+    Workload {
+        client_id: String,
+        scope: String,
+        token_file: String,
+        cached_assertion: Option<Secret>,
+    },
+}
+
+/// Where the fetch is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the token response.
+    Token,
+    /// Arc: waiting for the 401 challenge.
+    ArcChallenge,
+    /// Arc: waiting for the key file.
+    ArcKey,
+    /// Arc: waiting for the answer to the authorized request (a second 401 is a failure).
+    ArcAuthorized,
+    /// Workload identity: waiting for the federated token file.
+    Assertion,
 }
 
 /// One token fetch.
@@ -34,13 +84,21 @@ pub struct Acquisition {
     selector: IdentitySelector,
     /// `scheme://authority (VARIABLE)`, for messages.
     endpoint: String,
-    next: Option<HttpRequest>,
+    /// The first request; Arc's second leg and workload identity's body derive from it.
+    request: HttpRequest,
+    flow: Flow,
+    stage: Stage,
+    next: Option<Action>,
     /// Set while a request is in flight; `None` before sending and once finished.
     deadline: Option<UnixMillis>,
     outcome: Option<Result<AccessToken, Error>>,
     /// This credential already got a token from this source, so no answer now is a failure,
     /// not a sign that no managed identity is here (§7.3).
     answered_before: bool,
+    /// The federated token read during this fetch, with when, for the credential to keep.
+    assertion_read: Option<(Secret, UnixMillis)>,
+    /// Secret values that must never appear in a message (service text can echo them).
+    secrets: Vec<Secret>,
 }
 
 impl Acquisition {
@@ -49,20 +107,56 @@ impl Acquisition {
         selector: IdentitySelector,
         request: HttpRequest,
         endpoint_variable: &str,
+        flow: Flow,
     ) -> Self {
         let endpoint = format!(
             "{}://{} ({endpoint_variable})",
             request.scheme.as_str(),
             request.authority
         );
-        Self {
+        let secrets = request
+            .headers
+            .iter()
+            .filter(|h| h.sensitive)
+            .map(|h| Secret(h.value.clone()))
+            .collect();
+        let mut acquisition = Self {
             key,
             selector,
             endpoint,
-            next: Some(request),
+            request,
+            flow,
+            stage: Stage::Token,
+            next: None,
             deadline: None,
             outcome: None,
             answered_before: false,
+            assertion_read: None,
+            secrets,
+        };
+        acquisition.begin();
+        acquisition
+    }
+
+    fn begin(&mut self) {
+        match &self.flow {
+            Flow::Single => self.send(self.request.clone(), Stage::Token),
+            Flow::Arc => self.send(self.request.clone(), Stage::ArcChallenge),
+            Flow::Workload {
+                cached_assertion: Some(assertion),
+                ..
+            } => {
+                let assertion = assertion.0.clone();
+                self.send_workload(&assertion);
+            }
+            Flow::Workload { token_file, .. } => {
+                self.stage = Stage::Assertion;
+                self.next = Some(Action::ReadFile(FileRead {
+                    path: token_file.clone(),
+                    max_len: ASSERTION_MAX_BYTES,
+                    follow_symlinks: true,
+                }));
+            }
         }
     }
 
@@ -82,15 +176,29 @@ impl Acquisition {
         &self.key
     }
 
-    /// The next thing to do, if any. `now` starts the attempt's deadline.
+    /// The federated token file of a workload-identity fetch.
+    pub(crate) fn token_file(&self) -> Option<&str> {
+        match &self.flow {
+            Flow::Workload { token_file, .. } => Some(token_file),
+            _ => None,
+        }
+    }
+
+    /// The federated token this fetch read, and when (workload identity only).
+    pub(crate) fn assertion_read(&self) -> Option<&(Secret, UnixMillis)> {
+        self.assertion_read.as_ref()
+    }
+
+    /// The next thing to do, if any. `now` starts a request's deadline.
     pub fn poll_action(&mut self, now: UnixMillis) -> Option<Action> {
-        let request = self.next.take()?;
-        let t = request.timeouts;
-        self.deadline =
-            Some(now.plus_millis(
+        let action = self.next.take()?;
+        if let Action::Send(request) = &action {
+            let t = request.timeouts;
+            self.deadline = Some(now.plus_millis(
                 t.connect_ms + t.first_byte_ms + t.between_bytes_ms + DEADLINE_SLACK_MS,
             ));
-        Some(Action::Send(request))
+        }
+        Some(action)
     }
 
     /// When the core wants `handle_timeout` called, if ever.
@@ -109,18 +217,73 @@ impl Acquisition {
         if !self.in_time(now) {
             return;
         }
+        self.deadline = None;
         let source = self.key.source;
-        let outcome = if (200..300).contains(&response.status) {
-            parse_token(source, &response.body, now)
-        } else {
-            Err(classify_failure(
-                source,
-                &self.selector,
-                &self.key.resource,
-                &response,
-            ))
-        };
-        self.finish(outcome);
+        let success = (200..300).contains(&response.status);
+        match self.stage {
+            // §9.1: the challenge names the key file; validate before asking to read it.
+            Stage::ArcChallenge if response.status == 401 => {
+                match arc::key_path(response.header("www-authenticate")) {
+                    Ok(path) => {
+                        self.stage = Stage::ArcKey;
+                        self.next = Some(Action::ReadFile(FileRead {
+                            path,
+                            max_len: arc::ARC_KEY_MAX_BYTES,
+                            follow_symlinks: false,
+                        }));
+                    }
+                    Err(error) => self.finish(Err(error)),
+                }
+            }
+            // §14 rule 12: exactly one challenge round trip.
+            Stage::ArcAuthorized if response.status == 401 => self.finish(Err(Error::new(
+                ErrorKind::Security,
+                Some(source),
+                "Azure Arc: the agent refused the key from its own challenge (a second 401); restart the Arc agent (himds)",
+            ).with_service(Some(401), None, None))),
+            _ if success => {
+                let echo = self.echo();
+                let outcome = parse_token(source, &response.body, now, echo.as_ref());
+                self.finish(outcome);
+            }
+            _ => {
+                let error = classify_failure(source, &self.selector, &self.key.resource, &response);
+                self.finish(Err(error));
+            }
+        }
+    }
+
+    /// The file asked for by [`Action::ReadFile`], read at `now`.
+    pub fn handle_file(&mut self, now: UnixMillis, result: Result<Vec<u8>, FileError>) {
+        let source = self.key.source;
+        match (self.stage, result) {
+            (Stage::ArcKey, Ok(contents)) => match arc::authorization(&contents) {
+                Ok(value) => {
+                    let mut request = self.request.clone();
+                    self.secrets.push(Secret(value.clone()));
+                    request.headers.push(Header {
+                        name: "Authorization",
+                        value,
+                        sensitive: true,
+                    });
+                    self.send(request, Stage::ArcAuthorized);
+                }
+                Err(error) => self.finish(Err(error)),
+            },
+            (Stage::Assertion, Ok(contents)) => match assertion(&contents) {
+                Ok(assertion) => {
+                    self.assertion_read = Some((Secret(assertion.clone()), now));
+                    self.send_workload(&assertion);
+                }
+                Err(error) => self.finish(Err(error)),
+            },
+            (Stage::ArcKey | Stage::Assertion, Err(error)) => {
+                let error = self.file_error(source, error);
+                self.finish(Err(error));
+            }
+            // No file read is outstanding: ignore.
+            _ => {}
+        }
     }
 
     /// The last request got no response. Ignored when no request is in flight; a report at or
@@ -179,26 +342,19 @@ impl Acquisition {
             return;
         }
         let source = self.key.source;
-        let error = if self.answered_before {
-            Error::new(
+        let (kind, tail) = if self.answered_before {
+            (
                 ErrorKind::Transport,
-                Some(source),
-                format!(
-                    "{source}: {} did not answer in time, though it answered before; retry later",
-                    self.endpoint
-                ),
+                ", though it answered before; retry later",
             )
         } else {
-            Error::new(
+            (
                 ErrorKind::Unavailable,
-                Some(source),
-                format!(
-                    "{source}: {} did not answer in time; no managed identity is reachable here",
-                    self.endpoint
-                ),
+                "; no managed identity is reachable here",
             )
         };
-        self.finish(Err(error));
+        let message = format!("{source}: {} did not answer in time{tail}", self.endpoint);
+        self.finish(Err(Error::new(kind, Some(source), message)));
     }
 
     /// True when a request is in flight and `now` is before its deadline. A late answer
@@ -216,8 +372,96 @@ impl Acquisition {
         }
     }
 
+    fn send(&mut self, request: HttpRequest, stage: Stage) {
+        self.stage = stage;
+        self.next = Some(Action::Send(request));
+    }
+
+    fn send_workload(&mut self, assertion: &str) {
+        let Flow::Workload {
+            client_id, scope, ..
+        } = &self.flow
+        else {
+            return;
+        };
+        let mut request = self.request.clone();
+        request.body = workload_body(client_id, scope, assertion);
+        self.secrets.push(Secret(assertion.to_string()));
+        self.send(request, Stage::Token);
+    }
+
+    /// Arc user-assigned requests must be echoed back (§9.4, §14 rule 13).
+    fn echo(&self) -> Option<Echo<'_>> {
+        if !matches!(self.flow, Flow::Arc) {
+            return None;
+        }
+        let fields: &'static [&'static str] = match self.selector.kind() {
+            SelectorKind::SystemAssigned => return None,
+            SelectorKind::ClientId => &["client_id"],
+            SelectorKind::ObjectId => &["object_id"],
+            SelectorKind::ResourceId => &["msi_res_id", "mi_res_id"],
+        };
+        Some(Echo {
+            fields,
+            expected: self.selector.value(),
+        })
+    }
+
+    fn file_error(&self, source: Source, error: FileError) -> Error {
+        let arc = self.stage == Stage::ArcKey;
+        let (what, directory) = if arc {
+            ("the Arc key file", arc::ARC_KEY_DIR)
+        } else {
+            ("AZURE_FEDERATED_TOKEN_FILE", "its directory")
+        };
+        let (kind, why) = match error.kind {
+            FileErrorKind::NotFound => (
+                if arc {
+                    ErrorKind::Security
+                } else {
+                    ErrorKind::Configuration
+                },
+                format!("{what} does not exist ({})", error.detail),
+            ),
+            FileErrorKind::TooLarge => (
+                if arc {
+                    ErrorKind::Security
+                } else {
+                    ErrorKind::Configuration
+                },
+                format!("{what} is larger than allowed; refusing it"),
+            ),
+            FileErrorKind::NotRegularFile => (
+                if arc {
+                    ErrorKind::Security
+                } else {
+                    ErrorKind::Configuration
+                },
+                format!("{what} is not a regular file (an Arc key must not be a symbolic link)"),
+            ),
+            FileErrorKind::NoAccess => (
+                ErrorKind::Configuration,
+                format!(
+                    "the host gives no read access to {what}; preopen {directory} read-only (the azmi CLI does when it exists)"
+                ),
+            ),
+            FileErrorKind::Other => (
+                ErrorKind::Configuration,
+                format!("{what} could not be read ({})", error.detail),
+            ),
+        };
+        Error::new(kind, Some(source), format!("{source}: {why}"))
+    }
+
     fn finish(&mut self, outcome: Result<AccessToken, Error>) {
         self.deadline = None;
+        self.next = None;
+        let outcome = outcome.map_err(|mut error| {
+            for secret in &self.secrets {
+                error.redact(&secret.0);
+            }
+            error
+        });
         self.outcome = Some(outcome);
     }
 }

@@ -1,15 +1,17 @@
 //! The long-lived credential: validation, detection and the cache around [`Acquisition`].
 
-use super::acquisition::Acquisition;
+use super::acquisition::{Acquisition, Flow, Secret};
 use super::cache::{CacheKey, TokenCache};
 use super::detect::detect;
-use super::env::{EnvSnapshot, HostFacts};
+use super::env::{EnvSnapshot, HostFacts, var};
 use super::error::{Error, ErrorKind};
-use super::request::{build_request, check_selector, request_id};
+use super::request::{build_request, check_selector, request_id, workload_client_id};
 use super::scope::resource_from_scope;
 use super::selector::IdentitySelector;
+use super::source::Source;
 use super::time::UnixMillis;
 use super::token::AccessToken;
+use super::workload::ASSERTION_MAX_AGE_MS;
 
 /// The credential state an adapter keeps for the life of an instance.
 ///
@@ -23,6 +25,20 @@ pub struct ManagedIdentity {
     /// The source that last issued a token to this credential (§7.3: after that, no answer
     /// is a transport failure, not "unavailable").
     answered_by: Option<super::source::Source>,
+    /// The federated token last read (workload identity), re-read after five minutes.
+    assertion: Option<Assertion>,
+}
+
+/// A federated token and where and when it was read.
+#[derive(Debug)]
+struct Assertion {
+    path: String,
+    token: Secret,
+    read_at: UnixMillis,
+}
+
+fn acquisition_token_file(acquisition: &Acquisition) -> String {
+    acquisition.token_file().unwrap_or_default().to_string()
 }
 
 /// Returned by [`ManagedIdentity::start`].
@@ -81,17 +97,25 @@ impl ManagedIdentity {
             return Ok(Start::Cached(token.clone()));
         }
         check_selector(source, selector)?;
-        if !source.spec().implemented {
-            // Never fall back to IMDS silently: the platform said it is something else.
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                Some(source),
-                format!(
-                    "{source} detected ({} set) but this azmi version does not support it yet; use a host with IMDS or App Service, or unset those variables",
-                    source.spec().variables
-                ),
-            ));
-        }
+        let flow = match source {
+            Source::AzureArc | Source::WorkloadIdentity if facts.no_file_access => {
+                // Never fall back to IMDS: the platform said it is something else.
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    Some(source),
+                    format!(
+                        "{source} needs to read a file ({}), which this host cannot do (proxy-wasm has no file access); run the azmi component in a host with wasi:filesystem",
+                        match source {
+                            Source::AzureArc => "the Arc challenge key",
+                            _ => "AZURE_FEDERATED_TOKEN_FILE",
+                        }
+                    ),
+                ));
+            }
+            Source::AzureArc => Flow::Arc,
+            Source::WorkloadIdentity => self.workload_flow(now, env, selector, scope)?,
+            _ => Flow::Single,
+        };
         let request = build_request(&detection, env, selector, resource, &request_id(random))?;
         let key = CacheKey {
             source,
@@ -100,9 +124,45 @@ impl ManagedIdentity {
             resource: resource.to_string(),
         };
         Ok(Start::Fetch(Box::new(
-            Acquisition::new(key, selector.clone(), request, detection.endpoint_variable)
-                .with_answered_before(self.answered_by == Some(source)),
+            Acquisition::new(
+                key,
+                selector.clone(),
+                request,
+                detection.endpoint_variable,
+                flow,
+            )
+            .with_answered_before(self.answered_by == Some(source)),
         )))
+    }
+
+    /// Workload identity's flow: the client id, the scope as given (§14 rule 29), and the
+    /// federated token if it was read less than five minutes ago from the same file.
+    fn workload_flow(
+        &self,
+        now: UnixMillis,
+        env: &EnvSnapshot,
+        selector: &IdentitySelector,
+        scope: &str,
+    ) -> Result<Flow, Error> {
+        let client_id = workload_client_id(env, selector).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                Some(Source::WorkloadIdentity),
+                "workload identity needs a client id: set AZURE_CLIENT_ID or pass a client id",
+            )
+        })?;
+        let token_file = env.get(var::AZURE_FEDERATED_TOKEN_FILE).unwrap_or_default();
+        let cached_assertion = self
+            .assertion
+            .as_ref()
+            .filter(|a| a.path == token_file && a.read_at.millis_until(now) < ASSERTION_MAX_AGE_MS)
+            .map(|a| a.token.clone());
+        Ok(Flow::Workload {
+            client_id: client_id.to_string(),
+            scope: scope.to_string(),
+            token_file: token_file.to_string(),
+            cached_assertion,
+        })
     }
 
     /// Records the outcome of a finished fetch (`now` = when it finished) and returns it.
@@ -112,6 +172,13 @@ impl ManagedIdentity {
         acquisition: &Acquisition,
         outcome: Result<AccessToken, Error>,
     ) -> Result<AccessToken, Error> {
+        if let Some((token, read_at)) = acquisition.assertion_read() {
+            self.assertion = Some(Assertion {
+                path: acquisition_token_file(acquisition),
+                token: token.clone(),
+                read_at: *read_at,
+            });
+        }
         if let Ok(token) = &outcome {
             self.answered_by = Some(acquisition.source());
             self.cache

@@ -43,12 +43,11 @@ pub fn detect(
     if let Some(endpoint) = identity_endpoint
         && env.has(var::IDENTITY_HEADER)
     {
-        let source = if env.has(var::IDENTITY_SERVER_THUMBPRINT) {
-            Source::ServiceFabric
-        } else {
-            Source::AppService
-        };
-        return found(source, endpoint, var::IDENTITY_ENDPOINT);
+        if let Some(thumbprint) = env.get(var::IDENTITY_SERVER_THUMBPRINT) {
+            check_thumbprint(thumbprint)?;
+            return found(Source::ServiceFabric, endpoint, var::IDENTITY_ENDPOINT);
+        }
+        return found(Source::AppService, endpoint, var::IDENTITY_ENDPOINT);
     }
     if let Some(endpoint) = env.get(var::MSI_ENDPOINT) {
         let source = match (
@@ -74,18 +73,17 @@ pub fn detect(
         }
         _ => {}
     }
+    // A user-assigned selector also selects workload identity when it is configured, so
+    // that an object/resource id is refused there rather than sent to the node's IMDS.
     if env.has(var::AZURE_FEDERATED_TOKEN_FILE)
         && env.has(var::AZURE_TENANT_ID)
-        && (env.has(var::AZURE_CLIENT_ID) || selector == SelectorKind::ClientId)
+        && (env.has(var::AZURE_CLIENT_ID) || selector != SelectorKind::SystemAssigned)
     {
-        let authority = env
-            .get(var::AZURE_AUTHORITY_HOST)
-            .unwrap_or(DEFAULT_AUTHORITY_HOST);
-        return found(
-            Source::WorkloadIdentity,
-            authority,
-            var::AZURE_AUTHORITY_HOST,
-        );
+        let (authority, variable) = match env.get(var::AZURE_AUTHORITY_HOST) {
+            Some(host) => (host, var::AZURE_AUTHORITY_HOST),
+            None => (DEFAULT_AUTHORITY_HOST, "the default authority"),
+        };
+        return found(Source::WorkloadIdentity, authority, variable);
     }
     match env.get(var::AZURE_POD_IDENTITY_AUTHORITY_HOST) {
         // Python's rule: strip trailing slashes, append the path (msal-node's `//metadata`
@@ -112,9 +110,41 @@ fn found(source: Source, url: &str, variable: &'static str) -> Result<Detection,
             ),
         )
     })?;
+    // §14 rule 5: Service Fabric and Entra must be HTTPS (MSAL Go / Python; Python also
+    // requires it of the authority host).
+    if matches!(source, Source::ServiceFabric | Source::WorkloadIdentity)
+        && endpoint.scheme != super::http::Scheme::Https
+    {
+        return Err(Error::new(
+            ErrorKind::Configuration,
+            Some(source),
+            format!("{source}: {variable} must be an https:// URL"),
+        ));
+    }
     Ok(Detection {
         source,
         endpoint,
         endpoint_variable: variable,
+    })
+}
+
+/// `IDENTITY_SERVER_THUMBPRINT` normalized: colons and whitespace removed, 40 hex digits, upper
+/// case (MSAL Go / Python's rule, §4.6). Hosts pin the Service Fabric certificate to it.
+pub fn normalize_thumbprint(raw: &str) -> Option<String> {
+    let hex: String = raw
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_uppercase())
+}
+
+fn check_thumbprint(raw: &str) -> Result<(), Error> {
+    normalize_thumbprint(raw).map(|_| ()).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Configuration,
+            Some(Source::ServiceFabric),
+            "Service Fabric: IDENTITY_SERVER_THUMBPRINT must be a SHA-1 certificate thumbprint (40 hex digits)",
+        )
     })
 }

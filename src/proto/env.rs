@@ -94,4 +94,7 @@ impl core::fmt::Debug for EnvSnapshot {
 pub struct HostFacts {
     /// The Azure Arc agent binary (`/opt/azcmagent/bin/himds`) exists (§3.1, §14 rule 2).
     pub arc_agent_present: bool,
+    /// The host cannot read files at all (proxy-wasm), so Azure Arc and workload identity
+    /// must be refused up front with a clear error.
+    pub no_file_access: bool,
 }

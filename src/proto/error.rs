@@ -126,6 +126,14 @@ impl Error {
         self.correlation_id.as_deref()
     }
 
+    /// Replaces every occurrence of `secret` in the message (service text can echo a
+    /// request's secret back). Values shorter than 4 characters are left alone.
+    pub(crate) fn redact(&mut self, secret: &str) {
+        if secret.len() >= 4 && self.message.contains(secret) {
+            self.message = self.message.replace(secret, "<redacted>");
+        }
+    }
+
     /// The actionable message (same as `Display`).
     pub fn message(&self) -> &str {
         &self.message

@@ -8,12 +8,14 @@
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod acquisition;
+mod arc;
 mod cache;
 mod client;
 mod detect;
 mod env;
 mod error;
 mod expiry;
+mod files;
 mod http;
 mod request;
 mod response;
@@ -23,18 +25,22 @@ mod source;
 mod time;
 mod token;
 mod url;
+mod workload;
 
 #[cfg(test)]
 mod tests;
 
 pub use acquisition::{Acquisition, Action};
+pub use arc::{ARC_KEY_DIR, ARC_KEY_MAX_BYTES};
 pub use cache::{CacheKey, MAX_ENTRIES};
 pub use client::{ManagedIdentity, Start};
 pub use detect::{
     ARC_DEFAULT_ENDPOINT, DEFAULT_AUTHORITY_HOST, Detection, IMDS_BASE, IMDS_PATH, detect,
+    normalize_thumbprint,
 };
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
 pub use error::{Error, ErrorClass, ErrorKind, TROUBLESHOOTING};
+pub use files::{FileError, FileErrorKind, FileRead};
 pub use http::{
     Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
     TransportErrorKind,
@@ -46,3 +52,4 @@ pub use source::{SOURCES, SelectorParams, Source, SourceSpec, Timeouts};
 pub use time::UnixMillis;
 pub use token::{AccessToken, EXPIRY_MARGIN_SECS, HALF_LIFE_THRESHOLD_SECS};
 pub use url::Endpoint;
+pub use workload::{ASSERTION_MAX_AGE_MS, ASSERTION_MAX_BYTES};

@@ -3,14 +3,20 @@
 use super::detect::Detection;
 use super::env::{EnvSnapshot, var};
 use super::error::{Error, ErrorKind};
-use super::http::{Header, HttpRequest, Method};
+use super::http::{Header, HttpRequest};
 use super::selector::IdentitySelector;
 use super::source::Source;
+use super::url::form_body;
+use super::workload;
 
-/// The request for `resource` and `selector` from the detected source.
+/// `Content-Type` of the form posts (Cloud Shell, workload identity).
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The request for `resource` and `selector`.
 ///
 /// Secrets are read from `env` here, for every request, never kept (§14 rule 4). The selector
-/// must already be validated against the source ([`check_selector`]).
+/// must already be validated against the source ([`check_selector`]). For workload identity
+/// the body is completed by [`workload_body`] once the federated token is known.
 pub fn build_request(
     detection: &Detection,
     env: &EnvSnapshot,
@@ -20,15 +26,8 @@ pub fn build_request(
 ) -> Result<HttpRequest, Error> {
     let source = detection.source;
     let spec = source.spec();
-    let mut params: Vec<(&str, &str)> = Vec::with_capacity(3);
-    if let Some(version) = spec.api_version {
-        params.push(("api-version", version));
-    }
-    params.push(("resource", resource));
-    if let Some(name) = spec.selectors.param(selector.kind()).flatten() {
-        params.push((name, selector.value()));
-    }
-    let mut headers = Vec::with_capacity(3);
+    let endpoint = &detection.endpoint;
+    let mut headers = Vec::with_capacity(4);
     if spec.metadata_header {
         headers.push(plain("Metadata", "true"));
     }
@@ -52,17 +51,74 @@ pub fn build_request(
     }
     // §14 rule 10: a fresh request id everywhere, for support correlation.
     headers.push(plain("x-ms-client-request-id", request_id));
-    let endpoint = &detection.endpoint;
-    Ok(HttpRequest {
-        method: Method::Get,
+    let mut request = HttpRequest {
+        method: spec.method,
         scheme: endpoint.scheme,
         authority: endpoint.authority.clone(),
-        path_and_query: endpoint.path_and_query(&params),
+        path_and_query: String::new(),
         headers,
         body: Vec::new(),
         body_sensitive: false,
         timeouts: spec.timeouts,
-    })
+    };
+    match source {
+        // §4.4: form POST, the resource in the body, no api-version.
+        Source::CloudShell => {
+            request.headers.push(plain("Content-Type", FORM));
+            request.path_and_query = endpoint.path_and_query(&[]);
+            request.body = form_body(&[("resource", resource)]);
+        }
+        // §10.3: POST {authority}/{tenant}/oauth2/v2.0/token; body added with the assertion.
+        Source::WorkloadIdentity => {
+            let tenant = env.get(var::AZURE_TENANT_ID).unwrap_or_default();
+            workload::check_tenant(tenant)?;
+            request.headers.push(plain("Content-Type", FORM));
+            request.path_and_query = workload::token_path(&endpoint.path, tenant);
+            request.body_sensitive = true;
+        }
+        _ => {
+            let mut params: Vec<(&str, &str)> = Vec::with_capacity(3);
+            if let Some(version) = spec.api_version {
+                params.push(("api-version", version));
+            }
+            params.push(("resource", resource));
+            match spec.selectors.param(selector.kind()).flatten() {
+                Some(name) => params.push((name, selector.value())),
+                // §4.3: Azure ML needs its default identity named even for system-assigned.
+                None => {
+                    if let Some((name, variable)) = spec.system_param
+                        && let Some(id) = env.get(variable)
+                    {
+                        params.push((name, id));
+                    }
+                }
+            }
+            request.path_and_query = endpoint.path_and_query(&params);
+        }
+    }
+    Ok(request)
+}
+
+/// The workload-identity form (§10.3): the v2 scope is sent as given, `/.default` kept.
+pub fn workload_body(client_id: &str, scope: &str, assertion: &str) -> Vec<u8> {
+    form_body(&[
+        ("client_id", client_id),
+        ("scope", scope),
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", workload::CLIENT_ASSERTION_TYPE),
+        ("client_assertion", assertion),
+    ])
+}
+
+/// The client id workload identity authenticates as: the selector's, else `AZURE_CLIENT_ID`.
+pub fn workload_client_id<'a>(
+    env: &'a EnvSnapshot,
+    selector: &'a IdentitySelector,
+) -> Option<&'a str> {
+    match selector {
+        IdentitySelector::ClientId(id) => Some(id),
+        _ => env.get(var::AZURE_CLIENT_ID),
+    }
 }
 
 /// Refuses a selector the source cannot honour, before anything is sent (§14 rule 8).
@@ -80,6 +136,9 @@ pub fn check_selector(source: Source, selector: &IdentitySelector) -> Result<(),
         }
         Source::AzureMl | Source::AppService2017 => {
             "this source selects user-assigned identities by client id only; pass the identity's client id"
+        }
+        Source::WorkloadIdentity => {
+            "workload identity authenticates as an application by client id; pass the client id (or set AZURE_CLIENT_ID)"
         }
         _ => "this source cannot select that identity; pass a client id",
     };

@@ -7,18 +7,30 @@ use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
 use super::token::AccessToken;
+use super::workload::aadsts_hint;
 use serde_json::{Map, Value};
 
 /// Longest service text quoted in a message.
 const MAX_QUOTED: usize = 300;
 
+/// An identity echo a response must carry (Azure Arc user-assigned, §9.4).
+#[derive(Clone, Debug)]
+pub struct Echo<'a> {
+    /// Fields that may carry it, in order of preference.
+    pub fields: &'static [&'static str],
+    /// The requested value (compared case-insensitively).
+    pub expected: &'a str,
+}
+
 /// Parses a 2xx body into a token (§6.3): `expires_on` in every known format, else
 /// `expires_in` from the time the response was *received* (§14 rule 15); an unknown expiry,
 /// a missing token or a non-Bearer type is an invalid response, never an expired token.
+/// With `echo`, the response must name the requested identity (fail closed, §9.4).
 pub fn parse_token(
     source: Source,
     body: &[u8],
     received_at: UnixMillis,
+    echo: Option<&Echo<'_>>,
 ) -> Result<AccessToken, Error> {
     let invalid = |what: String| {
         Error::new(
@@ -77,6 +89,22 @@ pub fn parse_token(
         return Err(invalid(format!(
             "the token expired at {expires_on}, before it arrived (check the host clock)"
         )));
+    }
+    if let Some(echo) = echo {
+        let echoed = echo
+            .fields
+            .iter()
+            .find_map(|f| map.get(*f).and_then(Value::as_str));
+        if !echoed.is_some_and(|e| e.eq_ignore_ascii_case(echo.expected)) {
+            // Fail closed: an old agent ignores the selector and returns the system identity.
+            return Err(Error::new(
+                ErrorKind::Security,
+                Some(source),
+                format!(
+                    "{source} did not confirm the requested user-assigned identity in its token response; the agent likely does not support user-assigned identities and returned the system-assigned identity; update the agent"
+                ),
+            ));
+        }
     }
     let refresh_in = map.get("refresh_in").and_then(parse_seconds);
     Ok(AccessToken::new(
@@ -163,9 +191,13 @@ pub fn classify_failure(
     let said = service.summary(status);
     let user_assigned = selector.kind() != SelectorKind::SystemAssigned;
     let who = describe_identity(selector);
-    let (kind, message) = if service.mentions("invalid_resource")
-        || service.mentions("aadsts500011")
-    {
+    let hint = service.description.as_deref().and_then(aadsts_hint);
+    let (kind, message) = if let (Source::WorkloadIdentity, Some(hint)) = (source, hint) {
+        (
+            ErrorKind::Configuration,
+            format!("{source}: Entra ID refused the federated token ({said}); {hint}"),
+        )
+    } else if service.mentions("invalid_resource") || service.mentions("aadsts500011") {
         (
             ErrorKind::Configuration,
             format!(

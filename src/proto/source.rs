@@ -1,5 +1,6 @@
 //! The managed-identity sources and their protocol facts, in one table.
 
+use super::http::Method;
 use super::selector::SelectorKind;
 
 /// A managed-identity source: the hosting environment's token endpoint (§1).
@@ -71,16 +72,18 @@ pub struct SourceSpec {
     pub variables: &'static str,
     /// `api-version` query value, if the source takes one.
     pub api_version: Option<&'static str>,
+    /// Request method (§4: Cloud Shell and workload identity post forms).
+    pub method: Method,
     /// Selector parameter names (§5).
     pub selectors: SelectorParams,
+    /// For system-assigned: `(parameter, variable)` naming the platform default identity.
+    pub system_param: Option<(&'static str, &'static str)>,
     /// Header carrying the shared secret, if any.
     pub secret_header: Option<&'static str>,
     /// Sends `Metadata: true` (§14 rule 6).
     pub metadata_header: bool,
     /// Per-attempt timeouts.
     pub timeouts: Timeouts,
-    /// Whether this version of azmi can talk to it.
-    pub implemented: bool,
 }
 
 /// IMDS: Python's 2 s connect timeout (§8.9); link-local connects are sub-millisecond.
@@ -111,15 +114,16 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "imds",
         variables: "no managed-identity variables (or AZURE_POD_IDENTITY_AUTHORITY_HOST)",
         api_version: Some("2018-02-01"),
+        method: Method::Get,
         selectors: SelectorParams {
             client_id: Some("client_id"),
             object_id: Some("object_id"),
             resource_id: Some("msi_res_id"),
         },
+        system_param: None,
         secret_header: None,
         metadata_header: true,
         timeouts: IMDS_TIMEOUTS,
-        implemented: true,
     },
     // §4.2, §5: object_id as all current MSALs send (docs alias principal_id), mi_res_id.
     SourceSpec {
@@ -128,15 +132,16 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "app_service",
         variables: "IDENTITY_ENDPOINT and IDENTITY_HEADER",
         api_version: Some("2019-08-01"),
+        method: Method::Get,
         selectors: SelectorParams {
             client_id: Some("client_id"),
             object_id: Some("object_id"),
             resource_id: Some("mi_res_id"),
         },
+        system_param: None,
         secret_header: Some("X-IDENTITY-HEADER"),
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: true,
     },
     // §4.3: `clientid` only; object/resource ids are refused, not silently dropped (MSAL Python).
     SourceSpec {
@@ -145,15 +150,16 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "app_service_2017",
         variables: "MSI_ENDPOINT and MSI_SECRET",
         api_version: Some("2017-09-01"),
+        method: Method::Get,
         selectors: SelectorParams {
             client_id: Some("clientid"),
             object_id: None,
             resource_id: None,
         },
+        system_param: None,
         secret_header: Some("secret"),
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: false,
     },
     // §4.3: same wire as 2017; system-assigned sends clientid=$DEFAULT_IDENTITY_CLIENT_ID.
     SourceSpec {
@@ -162,15 +168,16 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "azure_ml",
         variables: "MSI_ENDPOINT, MSI_SECRET and DEFAULT_IDENTITY_CLIENT_ID",
         api_version: Some("2017-09-01"),
+        method: Method::Get,
         selectors: SelectorParams {
             client_id: Some("clientid"),
             object_id: None,
             resource_id: None,
         },
+        system_param: Some(("clientid", "DEFAULT_IDENTITY_CLIENT_ID")),
         secret_header: Some("secret"),
         metadata_header: true,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: false,
     },
     // §4.4: form POST, no api-version, system identity only.
     SourceSpec {
@@ -179,11 +186,12 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "cloud_shell",
         variables: "MSI_ENDPOINT without MSI_SECRET",
         api_version: None,
+        method: Method::Post,
         selectors: NO_SELECTORS,
+        system_param: None,
         secret_header: None,
         metadata_header: true,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: false,
     },
     // §4.5, §9.4: Arc ignores mi_res_id, so resource ids go as msi_res_id.
     SourceSpec {
@@ -192,15 +200,16 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "azure_arc",
         variables: "IDENTITY_ENDPOINT and IMDS_ENDPOINT, or /opt/azcmagent/bin/himds",
         api_version: Some("2020-06-01"),
+        method: Method::Get,
         selectors: SelectorParams {
             client_id: Some("client_id"),
             object_id: Some("object_id"),
             resource_id: Some("msi_res_id"),
         },
+        system_param: None,
         secret_header: None,
         metadata_header: true,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: false,
     },
     // §4.6: identity fixed by the cluster; sending a selector returns the wrong identity (msal-node).
     SourceSpec {
@@ -209,11 +218,12 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "service_fabric",
         variables: "IDENTITY_ENDPOINT, IDENTITY_HEADER and IDENTITY_SERVER_THUMBPRINT",
         api_version: Some("2019-07-01-preview"),
+        method: Method::Get,
         selectors: NO_SELECTORS,
+        system_param: None,
         secret_header: Some("Secret"),
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: false,
     },
     // §10.3: the client id is a form field of the Entra request; no object/resource ids.
     SourceSpec {
@@ -222,15 +232,16 @@ pub const SOURCES: [SourceSpec; 8] = [
         id: "workload_identity",
         variables: "AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID",
         api_version: None,
+        method: Method::Post,
         selectors: SelectorParams {
             client_id: Some("client_id"),
             object_id: None,
             resource_id: None,
         },
+        system_param: None,
         secret_header: None,
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
-        implemented: false,
     },
 ];
 

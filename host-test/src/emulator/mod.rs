@@ -196,6 +196,11 @@ pub struct Config {
     pub token_lifetime_secs: u64,
     /// Where Azure Arc key files are written (default `/var/opt/azcmagent/tokens`).
     pub arc_key_dir: PathBuf,
+    /// The directory the Arc challenge names in its realm (default `/var/opt/azcmagent/tokens`).
+    /// Tests write keys to a temporary `arc_key_dir` that the host preopens at this path.
+    pub arc_realm_dir: PathBuf,
+    /// The federated token (client assertion) workload identity must present.
+    pub federated_token: String,
 }
 
 /// Deterministic ids for identity number `n`.
@@ -232,6 +237,8 @@ impl Default for Config {
             msi_secret: "emulator-msi-secret".to_string(),
             token_lifetime_secs: 86_399,
             arc_key_dir: PathBuf::from("/var/opt/azcmagent/tokens"),
+            arc_realm_dir: PathBuf::from("/var/opt/azcmagent/tokens"),
+            federated_token: "eyJhbGciOiJSUzI1NiJ9.emulator-service-account.signature".to_string(),
         }
     }
 }
@@ -267,6 +274,27 @@ pub(crate) struct State {
     arc_keys: Vec<String>,
     /// Whether the Arc agent honours (and echoes) user-assigned selectors.
     arc_user_assigned: bool,
+    /// How the Arc agent misbehaves (security tests).
+    arc_tamper: ArcTamper,
+}
+
+/// Ways a compromised or broken Arc agent can misbehave, to test the client's key-file rules
+/// (§9.3). The default is a correct agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ArcTamper {
+    /// A correct agent.
+    #[default]
+    None,
+    /// Advertise this realm verbatim (e.g. `/etc/shadow`, a `..` path) and write no key.
+    Realm(String),
+    /// Write a key file of this many bytes.
+    OversizeKey(usize),
+    /// Make the key file a symbolic link to this path.
+    Symlink(PathBuf),
+    /// Name a key file but never write it.
+    MissingKey,
+    /// Answer 401 even to a correct key.
+    AlwaysChallenge,
 }
 
 impl Emulator {
@@ -281,6 +309,7 @@ impl Emulator {
                 serial: 0,
                 arc_keys: Vec::new(),
                 arc_user_assigned: true,
+                arc_tamper: ArcTamper::None,
             })),
         }
     }
@@ -337,6 +366,11 @@ impl Emulator {
         self.lock().faults.iter().cloned().collect()
     }
 
+    /// How many tokens the emulator has minted.
+    pub fn issued_count(&self) -> usize {
+        self.lock().issued.len()
+    }
+
     /// What the emulator recorded about a token it minted.
     pub fn issued(&self, access_token: &str) -> Option<Issued> {
         self.lock().issued.get(access_token).cloned()
@@ -347,6 +381,11 @@ impl Emulator {
     /// and echoes no identity fields.
     pub fn set_arc_user_assigned(&self, supported: bool) {
         self.lock().arc_user_assigned = supported;
+    }
+
+    /// Makes the Arc agent misbehave as `tamper` says (security tests).
+    pub fn set_arc_tamper(&self, tamper: ArcTamper) {
+        self.lock().arc_tamper = tamper;
     }
 
     /// Starts the loopback server on 127.0.0.1:`port` (0 = ephemeral) on the current tokio
@@ -434,6 +473,11 @@ impl Ctx<'_> {
     /// Whether the Arc agent supports user-assigned identities.
     pub fn arc_user_assigned(&self) -> bool {
         self.st.arc_user_assigned
+    }
+
+    /// How the Arc agent misbehaves.
+    pub fn arc_tamper(&self) -> ArcTamper {
+        self.st.arc_tamper.clone()
     }
 
     /// Next value of the shared counter.

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::ArcTamper;
 use super::{Ctx, Identity, Request, Response, faults, parse_form};
 
 /// IMDS (and Arc, Service Fabric) token path.
@@ -311,7 +312,9 @@ fn arc(ctx: &mut Ctx<'_>, req: &Request) -> Response {
         let (scheme, secret) = a.split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then_some(secret)
     });
-    if !secret.is_some_and(|s| ctx.arc_key_valid(s)) {
+    if !secret.is_some_and(|s| ctx.arc_key_valid(s))
+        || ctx.arc_tamper() == ArcTamper::AlwaysChallenge
+    {
         return arc_challenge(ctx);
     }
     let echo = ctx.arc_user_assigned();
@@ -342,8 +345,20 @@ fn arc_challenge(ctx: &mut Ctx<'_>) -> Response {
         super::mix(!n ^ ctx.now.rotate_left(17))
     );
     let dir = ctx.config().arc_key_dir.clone();
-    let path = dir.join(format!("emulator-{n}.key"));
-    let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &secret));
+    let name = format!("emulator-{n}.key");
+    let path = dir.join(&name);
+    let mut realm = ctx.config().arc_realm_dir.join(&name).display().to_string();
+    let _ = std::fs::remove_file(&path);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| match ctx.arc_tamper() {
+        ArcTamper::None | ArcTamper::AlwaysChallenge => std::fs::write(&path, &secret),
+        ArcTamper::OversizeKey(n) => std::fs::write(&path, "k".repeat(n)),
+        ArcTamper::Symlink(target) => std::os::unix::fs::symlink(target, &path),
+        ArcTamper::MissingKey => Ok(()),
+        ArcTamper::Realm(r) => {
+            realm = r;
+            Ok(())
+        }
+    });
     if let Err(e) = written {
         let text = format!("could not write key file {}: {e}", path.display());
         return oauth_error(500, "server_error", &text);
@@ -351,10 +366,8 @@ fn arc_challenge(ctx: &mut Ctx<'_>) -> Response {
     ctx.add_arc_key(secret);
     let text =
         "Authentication required: send the contents of the key file named in WWW-Authenticate";
-    oauth_error(401, "unauthorized_client", text).header(
-        "www-authenticate",
-        format!("Basic realm={}", path.display()),
-    )
+    oauth_error(401, "unauthorized_client", text)
+        .header("www-authenticate", format!("Basic realm={realm}"))
 }
 
 /// App Service 2019: `GET /msi/token?api-version=2019-08-01&resource=…` + `X-IDENTITY-HEADER`.
@@ -552,6 +565,10 @@ fn workload_identity(ctx: &mut Ctx<'_>, req: &Request) -> Response {
         let text =
             "The provided value for the input parameter 'client_assertion_type' is not valid.";
         return entra_error(ctx, 400, "invalid_request", 90014, text);
+    }
+    if field("client_assertion") != Some(ctx.config().federated_token.as_str()) {
+        let text = "No matching federated identity record found for presented assertion.";
+        return entra_error(ctx, 401, "invalid_client", 70021, text);
     }
     let cfg = ctx.config();
     let known_client = cfg

@@ -381,9 +381,11 @@ fn arc_flow(e: &Emulator, query: &str) -> Response {
     let path = challenge
         .strip_prefix("Basic realm=")
         .expect("Basic realm=");
-    assert!(path.starts_with(e.config().arc_key_dir.to_str().unwrap()));
+    let realm = std::path::Path::new(path);
+    assert_eq!(realm.parent(), Some(e.config().arc_realm_dir.as_path()));
     assert!(path.ends_with(".key"));
-    let key = std::fs::read_to_string(path).unwrap();
+    let key =
+        std::fs::read_to_string(e.config().arc_key_dir.join(realm.file_name().unwrap())).unwrap();
     let auth = format!("Basic {key}");
     e.handle(req(
         "GET",
@@ -450,9 +452,10 @@ fn workload_identity() {
     let path = "/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token";
     let form = |client: &str, scope: &str, grant: &str| {
         format!(
-            "client_id={client}&scope={}&grant_type={grant}&client_assertion_type={}&client_assertion=eyJ.x.y",
+            "client_id={client}&scope={}&grant_type={grant}&client_assertion_type={}&client_assertion={}",
             enc(scope),
-            enc("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            enc("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            enc(&Config::default().federated_token)
         )
     };
     let ok = form(

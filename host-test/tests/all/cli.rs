@@ -170,7 +170,7 @@ async fn cli_exit_codes_follow_the_error_class() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cli_emulator_subcommand_serves_the_cli() {
+async fn cli_every_source_end_to_end_against_azmi_emulator() {
     let mut child = Command::new(AZMI)
         .args(["emulator", "--port", "0"])
         .env_clear()
@@ -178,23 +178,58 @@ async fn cli_emulator_subcommand_serves_the_cli() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut first).unwrap();
-    // Keep draining so the emulator's later lines never hit a closed pipe.
+    let mut banner = Vec::new();
+    for _ in 0..9 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        banner.push(line.trim_end().to_string());
+    }
+    // Keep draining so the emulator never writes to a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first
-        .trim()
-        .strip_prefix("azmi emulator listening on ")
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)];
-    let (output, _) = azmi(&["token", "--scope", SCOPE], &env).await;
+    assert!(
+        banner[0].starts_with("azmi emulator listening on http://127.0.0.1:"),
+        "{banner:?}"
+    );
+    let mut results = Vec::new();
+    for source in [
+        "imds",
+        "app_service",
+        "app_service_2017",
+        "azure_ml",
+        "cloud_shell",
+        "azure_arc",
+        "service_fabric",
+        "workload_identity",
+    ] {
+        let prefix = format!("{source}: ");
+        let vars = banner
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {source} line in {banner:?}"));
+        let env: Vec<(&str, String)> = vars
+            .split(' ')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k, v.to_string())
+            })
+            .collect();
+        let (output, elapsed) = azmi(&["token", "--scope", SCOPE, "--repeat", "2"], &env).await;
+        results.push((source, output, elapsed));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(lines(&output)[0]["source"], "imds");
+    for (source, output, elapsed) in results {
+        assert!(output.status.success(), "{source}: {output:?}");
+        let lines = lines(&output);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["source"], source);
+        assert_eq!(
+            lines[1]["access_token"], lines[0]["access_token"],
+            "{source}: cached"
+        );
+        eprintln!("{source}: {elapsed:?} for the whole CLI run");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

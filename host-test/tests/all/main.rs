@@ -3,7 +3,9 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
 mod app_service;
+mod arc;
 mod cli;
 mod component;
 mod imds;
+mod sources;
 mod util;

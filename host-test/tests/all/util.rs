@@ -26,6 +26,15 @@ pub async fn rig(env: &[(&str, &str)]) -> Rig {
 }
 
 pub async fn rig_with(config: Config, env: &[(&str, &str)]) -> Rig {
+    rig_full(config, env, Vec::new()).await
+}
+
+/// A rig whose guest also sees `preopens` (`(host dir, guest path)`, read-only).
+pub async fn rig_full(
+    config: Config,
+    env: &[(&str, &str)],
+    preopens: Vec<(std::path::PathBuf, String)>,
+) -> Rig {
     let emulator = Emulator::new(config);
     let mut authorities = Allowlist::default();
     authorities.allow(EMU);
@@ -40,7 +49,7 @@ pub async fn rig_with(config: Config, env: &[(&str, &str)]) -> Rig {
                 emulator: emulator.clone(),
                 authorities,
             },
-            preopens: Vec::new(),
+            preopens,
         })
         .await
         .expect("instantiating the component");
@@ -104,4 +113,22 @@ fn is_guid_v4(s: &str) -> bool {
         && matches!(b[19], b'8' | b'9' | b'a' | b'b')
         && s.chars()
             .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// A fresh, empty scratch directory for one test (removed by [`Scratch`]'s drop).
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("azmi-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
