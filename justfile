@@ -14,8 +14,8 @@ default:
 demo:
     cargo run --quiet -p azmi-host-test --bin azmi -- demo
 
-# Everything CI runs: formatting, lints, unit tests, the component, host and CLI tests.
-test: check unit component host
+# Formatting, lints, unit tests, the component, host and CLI tests, the wasmtime plugin example.
+test: check unit component host plugin
     @echo "just test: all green"
 
 # Formatting and clippy (native workspace and the wasm32-wasip2 component) with -D warnings.
@@ -44,3 +44,25 @@ emulator port="8080":
 # Build the self-contained azmi CLI (release) into target/release/azmi.
 cli:
     cargo build --release -p azmi-host-test --bin azmi
+
+# The wasmtime plugin example: 100 calls = 1 upstream request, typed errors, cached calls/s.
+plugin:
+    cargo test -p azmi-wasmtime-plugin -- --nocapture
+
+# Every example, really run with its runtime: the wasmtime plugin and the composed Spin app.
+examples: plugin spin-app
+
+# Build examples/spin-app (wasm32-wasip2), plug azmi.wasm into it with wac, and test it.
+spin-app: component wac
+    cd examples/spin-app && cargo fmt --check \
+        && cargo clippy --quiet --target wasm32-wasip2 --release -- -D warnings \
+        && cargo build --quiet --target wasm32-wasip2 --release
+    PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wac plug examples/spin-app/target/wasm32-wasip2/release/azmi_spin_app.wasm \
+        --plug {{component_wasm}} -o examples/spin-app/target/composed.wasm
+    @echo "spin-app: examples/spin-app/target/composed.wasm $(wc -c < examples/spin-app/target/composed.wasm) bytes"
+    cargo test -p azmi-host-test --test examples -- --ignored --nocapture
+
+# Install wac-cli 0.12 (composes components) unless `wac` is already on PATH (≈ 3 min).
+wac:
+    @PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" command -v wac >/dev/null 2>&1 \
+        || cargo install --locked wac-cli --version 0.12.0

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod egress;
 pub mod emulator;
 pub mod host;
+pub mod serve;
 
 pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source};
 pub use egress::{Allowlist, Egress};

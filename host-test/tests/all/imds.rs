@@ -257,21 +257,20 @@ async fn default_imds_address_is_refused_by_the_test_host() {
 }
 
 #[tokio::test]
-async fn unsupported_platform_source_is_never_replaced_by_imds() {
+async fn platform_source_wins_over_pod_identity() {
     let mut rig = rig(&[
         ("MSI_ENDPOINT", "http://127.0.0.1:4010/oauth2/token"),
         ("AZURE_POD_IDENTITY_AUTHORITY_HOST", EMU),
     ])
     .await;
-    let error = rig
+    let token = rig
         .guest
         .get_token(VAULT_SCOPE, &IdentitySelector::SystemAssigned)
         .await
         .unwrap()
-        .unwrap_err();
-    let TokenError::CredentialUnavailable(info) = &error else {
-        panic!("{error:?}")
-    };
-    assert_eq!(info.source, Some(Source::CloudShell));
-    assert!(rig.emulator.requests().is_empty());
+        .unwrap();
+    assert_eq!(token.source, Source::CloudShell);
+    let requests = rig.emulator.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/oauth2/token");
 }

@@ -1,0 +1,111 @@
+//! A Spin HTTP component that reads a Key Vault secret with the machine's managed identity.
+//!
+//! `GET /secrets/<name>` asks azmi (imported as `azmi:identity/credential`, composed in by
+//! Spin's component dependencies or by `wac plug`) for a token for
+//! `https://vault.azure.net/.default`, calls `GET {VAULT_URL}/secrets/<name>` with
+//! `Authorization: Bearer …` and answers with the secret's value as text. Failures are JSON
+//! `{"error": …, "message": …}`; the token never appears in a response or a log.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
+
+mod reply;
+mod vault;
+
+#[allow(unsafe_code, missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        inline: r"
+            package azmi-examples:spin-app;
+
+            world spin-app {
+                import azmi:identity/credential@0.1.0;
+                export wasi:http/incoming-handler@0.2.12;
+            }
+        ",
+        // The azmi contract and its vendored wasi packages.
+        path: "../../wit",
+        with: {
+            "wasi:http/types@0.2.12": wasi::http::types,
+            "wasi:io/error@0.2.12": wasi::io::error,
+            "wasi:io/poll@0.2.12": wasi::io::poll,
+            "wasi:io/streams@0.2.12": wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+            "azmi:identity/types@0.1.0": generate,
+            "azmi:identity/credential@0.1.0": generate,
+        },
+    });
+
+    use super::App;
+    export!(App);
+}
+
+use bindings::azmi::identity::credential::get_token;
+use bindings::azmi::identity::types::{Error as TokenError, IdentitySelector};
+use bindings::exports::wasi::http::incoming_handler::Guest;
+use reply::Reply;
+use serde_json::json;
+use wasi::http::types::{IncomingRequest, Method, ResponseOutparam};
+
+/// The resource whose token Key Vault accepts.
+const VAULT_SCOPE: &str = "https://vault.azure.net/.default";
+
+struct App;
+
+impl Guest for App {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        respond(&request).send(response_out);
+    }
+}
+
+fn respond(request: &IncomingRequest) -> Reply {
+    let target = request.path_with_query().unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default();
+    let Some(name) = path.strip_prefix("/secrets/") else {
+        return Reply::error(404, "not_found", "try GET /secrets/<name>");
+    };
+    if !matches!(request.method(), Method::Get) {
+        return Reply::error(405, "method_not_allowed", "only GET is served");
+    }
+    if !vault::is_secret_name(name) {
+        return Reply::error(
+            400,
+            "bad_name",
+            "a secret name is 1-127 letters, digits and '-'",
+        );
+    }
+    let vault = match vault::Vault::from_env() {
+        Ok(vault) => vault,
+        Err(message) => return Reply::error(500, "configuration", &message),
+    };
+    // Spin makes a new instance per request, so azmi's cache starts empty here: one token
+    // request to the managed-identity endpoint per HTTP request.
+    let token = match get_token(VAULT_SCOPE, &IdentitySelector::SystemAssigned) {
+        Ok(token) => token,
+        Err(error) => return token_error(&error),
+    };
+    match vault.secret(name, &token.token) {
+        Ok(value) => Reply::text(200, value),
+        Err(message) => Reply::error(502, "vault", &message),
+    }
+}
+
+/// 503 when there is no usable identity here, 502 when the identity endpoint refused,
+/// 500 for a bad argument (a bug in this app).
+fn token_error(error: &TokenError) -> Reply {
+    let (status, class, info) = match error {
+        TokenError::CredentialUnavailable(info) => (503, "credential_unavailable", info),
+        TokenError::AuthenticationFailed(info) => (502, "authentication_failed", info),
+        TokenError::InvalidArgument(message) => {
+            return Reply::error(500, "invalid_argument", message);
+        }
+    };
+    Reply::json(
+        status,
+        &json!({
+            "error": class,
+            "message": info.message,
+            "status": info.status,
+            "code": info.code,
+            "correlation_id": info.correlation_id,
+        }),
+    )
+}
