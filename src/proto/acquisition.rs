@@ -247,6 +247,10 @@ impl Acquisition {
                 self.finish(outcome);
             }
             _ => {
+                let response = HttpResponse {
+                    body: self.scrub(response.body),
+                    ..response
+                };
                 let error = classify_failure(source, &self.selector, &self.key.resource, &response);
                 self.finish(Err(error));
             }
@@ -260,7 +264,9 @@ impl Acquisition {
             (Stage::ArcKey, Ok(contents)) => match arc::authorization(&contents) {
                 Ok(value) => {
                     let mut request = self.request.clone();
-                    self.secrets.push(Secret(value.clone()));
+                    // The key itself: an agent may echo it without the `Basic ` prefix.
+                    let key = value.strip_prefix("Basic ").unwrap_or(&value);
+                    self.secrets.push(Secret(key.to_string()));
                     request.headers.push(Header {
                         name: "Authorization",
                         value,
@@ -388,6 +394,32 @@ impl Acquisition {
         request.body = workload_body(client_id, scope, assertion);
         self.secrets.push(Secret(assertion.to_string()));
         self.send(request, Stage::Token);
+    }
+
+    /// `body` with every secret replaced by `<redacted>` before it is parsed and quoted: a
+    /// service may echo a secret in any field (code, correlation id), and quoting cuts long
+    /// text, which could leave a prefix that [`Error::redact`] no longer recognizes.
+    fn scrub(&self, mut body: Vec<u8>) -> Vec<u8> {
+        for secret in &self.secrets {
+            let needle = secret.0.as_bytes();
+            // The same floor as `Error::redact`.
+            if needle.len() < 4 || !body.windows(needle.len()).any(|w| w == needle) {
+                continue;
+            }
+            let mut out = Vec::with_capacity(body.len());
+            let mut rest = body.as_slice();
+            while !rest.is_empty() {
+                if rest.starts_with(needle) {
+                    out.extend_from_slice(b"<redacted>");
+                    rest = &rest[needle.len()..];
+                } else {
+                    out.push(rest[0]);
+                    rest = &rest[1..];
+                }
+            }
+            body = out;
+        }
+        body
     }
 
     /// Arc user-assigned requests must be echoed back (§9.4, §14 rule 13).

@@ -129,6 +129,20 @@ fn check_host_and_port(authority: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// `application/x-www-form-urlencoded` body from `fields` (RFC 3986 unreserved kept).
+pub fn form_body(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = String::new();
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.extend(utf8_percent_encode(value, QUERY_VALUE));
+    }
+    out.into_bytes()
+}
+
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)

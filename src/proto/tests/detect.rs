@@ -96,6 +96,7 @@ fn detected(env: &EnvSnapshot, arc_agent: bool, selector: SelectorKind) -> Detec
         env,
         HostFacts {
             arc_agent_present: arc_agent,
+            no_file_access: false,
         },
         selector,
     )
@@ -146,9 +147,9 @@ fn precedence_follows_msal_order_with_workload_identity_before_imds() {
         row("arc beats workload identity", &[WORKLOAD, ARC], false, AzureArc, ARC_ENDPOINT, "IDENTITY_ENDPOINT"),
         row("arc agent beats workload identity", &[WORKLOAD], true, AzureArc, ARC_DEFAULT, "the Arc agent default"),
         row("arc beats pod identity", &[POD, ARC], false, AzureArc, ARC_ENDPOINT, "IDENTITY_ENDPOINT"),
-        row("workload identity", &[WORKLOAD], false, WorkloadIdentity, ENTRA, "AZURE_AUTHORITY_HOST"),
+        row("workload identity", &[WORKLOAD], false, WorkloadIdentity, ENTRA, "the default authority"),
         row("workload identity honours authority host", &[WORKLOAD, AUTHORITY], false, WorkloadIdentity, "https://login.microsoftonline.us/", "AZURE_AUTHORITY_HOST"),
-        row("workload identity beats pod identity", &[POD, WORKLOAD], false, WorkloadIdentity, ENTRA, "AZURE_AUTHORITY_HOST"),
+        row("workload identity beats pod identity", &[POD, WORKLOAD], false, WorkloadIdentity, ENTRA, "the default authority"),
         row("workload identity without client id is imds", &[NO_CLIENT], false, Imds, IMDS_URL, "the IMDS default"),
         row("workload identity without tenant is imds", &[NO_TENANT], false, Imds, IMDS_URL, "the IMDS default"),
         row("workload identity without token file is imds", &[NO_FILE], false, Imds, IMDS_URL, "the IMDS default"),
@@ -248,41 +249,56 @@ fn identity_endpoint_alone_is_imds_like_msal_not_python() {
 }
 
 #[test]
-fn workload_identity_detected_from_client_id_selector_without_azure_client_id() {
+fn user_assigned_selector_with_workload_variables_selects_workload_identity_not_the_node_imds() {
+    // Without AZURE_CLIENT_ID, a client-id selector supplies the client id; an object or
+    // resource id also selects workload identity, so that it is refused there instead of being
+    // sent to IMDS, which on AKS answers with the *node's* identities.
     let partial = snapshot(&[&[
         ("AZURE_FEDERATED_TOKEN_FILE", TOKEN_FILE),
         ("AZURE_TENANT_ID", TENANT),
     ]]);
-    assert_eq!(
-        detected(&partial, false, SelectorKind::ClientId).source,
-        Source::WorkloadIdentity
-    );
     for kind in [
-        SelectorKind::SystemAssigned,
+        SelectorKind::ClientId,
         SelectorKind::ObjectId,
         SelectorKind::ResourceId,
     ] {
+        let d = detected(&partial, false, kind);
+        assert_eq!(d.source, Source::WorkloadIdentity, "{kind:?}");
+        assert_eq!(url(&d), ENTRA, "{kind:?}");
+        assert_eq!(d.endpoint_variable, "the default authority", "{kind:?}");
+    }
+    assert_eq!(
+        detected(&partial, false, SelectorKind::SystemAssigned).source,
+        Source::Imds,
+        "no client id anywhere: nothing to authenticate as, so IMDS"
+    );
+
+    for selector in [
+        IdentitySelector::ObjectId(CLIENT.into()),
+        IdentitySelector::ResourceId("/subscriptions/x/id".into()),
+    ] {
+        // No reply or file is scripted: a request to IMDS (or anything) fails the test.
+        let mut s = Scenario::new()
+            .env("AZURE_FEDERATED_TOKEN_FILE", TOKEN_FILE)
+            .env("AZURE_TENANT_ID", TENANT)
+            .selector(selector.clone());
+        let run = s.run();
+        run.assert_untouched();
+        let e = run.error();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{selector:?}");
         assert_eq!(
-            detected(&partial, false, kind).source,
-            Source::Imds,
-            "{kind:?}"
+            e.mi_source(),
+            Some(Source::WorkloadIdentity),
+            "{selector:?}"
+        );
+        assert_eq!(
+            e.message(),
+            format!(
+                "workload identity cannot use {}: workload identity authenticates as an application by client id; pass the client id (or set AZURE_CLIENT_ID)",
+                selector.kind().describe()
+            )
         );
     }
-
-    // Not implemented yet: refused by name, nothing sent, no fallback to IMDS.
-    let mut s = Scenario::new()
-        .env("AZURE_FEDERATED_TOKEN_FILE", TOKEN_FILE)
-        .env("AZURE_TENANT_ID", TENANT)
-        .selector(IdentitySelector::ClientId(CLIENT.into()));
-    let run = s.run();
-    run.assert_nothing_sent();
-    let e = run.error();
-    assert_eq!(e.kind(), ErrorKind::Unavailable);
-    assert_eq!(e.mi_source(), Some(Source::WorkloadIdentity));
-    assert_eq!(
-        e.message(),
-        "workload identity detected (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID set) but this azmi version does not support it yet; use a host with IMDS or App Service, or unset those variables"
-    );
 }
 
 #[test]

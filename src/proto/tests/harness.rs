@@ -1,20 +1,22 @@
 //! A scripted, deterministic world for the core (quinn-proto `tests/util.rs`, ureq-proto style).
 //!
-//! A [`Scenario`] holds the environment, host facts, selector, scope, a virtual clock and one
-//! [`ManagedIdentity`] that survives across [`Scenario::run`]s (so the cache can be tested).
-//! Each request the core sends pops the next [`Scripted`] reply; the clock only moves when the
-//! test says so, when a reply "takes" time, or when the loop sleeps until a deadline.
+//! A [`Scenario`] holds the environment, host facts, selector, scope, a virtual clock, the
+//! files the host can read, and one [`ManagedIdentity`] that survives across
+//! [`Scenario::run`]s (so the cache can be tested). Each request the core sends pops the next
+//! [`Scripted`] reply; each file it asks for is looked up in the scripted files (a file nobody
+//! scripted fails the test) and recorded with its [`FileRead`] limits. The clock only moves
+//! when the test says so, when a reply "takes" time, or when the loop sleeps until a deadline.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::drive::{Io, drive};
 use crate::proto::{
-    AccessToken, Acquisition, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
-    IdentitySelector, ManagedIdentity, Method, Scheme, Start, TransportError, TransportErrorKind,
-    UnixMillis,
+    AccessToken, Acquisition, EnvSnapshot, Error, FileError, FileErrorKind, FileRead, HostFacts,
+    HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Method, Scheme, Start,
+    TransportError, TransportErrorKind, UnixMillis,
 };
 
 /// Where every scenario's clock starts: 2025-06-15T15:06:40Z, a whole second.
@@ -31,6 +33,42 @@ pub const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-payload.sig
 
 /// The default App Service endpoint of [`Scenario::app_service`].
 pub const APP_SERVICE_ENDPOINT: &str = "http://127.0.0.1:41564/msi/token";
+
+/// `MSI_ENDPOINT` of [`Scenario::azure_ml`] and [`Scenario::app_service_2017`].
+pub const MSI_ENDPOINT: &str = "http://127.0.0.1:46808/MSI/auth";
+
+/// Azure ML's `DEFAULT_IDENTITY_CLIENT_ID` in [`Scenario::azure_ml`].
+pub const ML_DEFAULT_CLIENT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+
+/// `MSI_ENDPOINT` of [`Scenario::cloud_shell`].
+pub const CLOUD_SHELL_ENDPOINT: &str = "http://localhost:50342/oauth2/token";
+
+/// `IDENTITY_ENDPOINT` of [`Scenario::arc`].
+pub const ARC_ENDPOINT: &str = "http://localhost:40342/metadata/identity/oauth2/token";
+
+/// The key file [`arc_challenge`] names.
+pub const ARC_KEY_PATH: &str = "/var/opt/azcmagent/tokens/x.key";
+
+/// The contents of [`ARC_KEY_PATH`] in [`Scenario::arc`]: a secret.
+pub const ARC_KEY: &str = "arc-one-time-key-6f1d2c3b4a5e";
+
+/// `IDENTITY_ENDPOINT` of [`Scenario::service_fabric`].
+pub const SF_ENDPOINT: &str = "https://10.0.0.4:2377/metadata/identity/oauth2/token";
+
+/// `IDENTITY_SERVER_THUMBPRINT` of [`Scenario::service_fabric`].
+pub const THUMBPRINT: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+
+/// `AZURE_FEDERATED_TOKEN_FILE` of [`Scenario::workload_identity`].
+pub const TOKEN_FILE: &str = "/var/run/secrets/azure/tokens/azure-identity-token";
+
+/// `AZURE_TENANT_ID` of [`Scenario::workload_identity`].
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// `AZURE_CLIENT_ID` of [`Scenario::workload_identity`].
+pub const WORKLOAD_CLIENT: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+
+/// The federated token in [`TOKEN_FILE`] (the client assertion): a secret.
+pub const ASSERTION: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.federated-assertion-payload.sig";
 
 /// What the fake host answers to one request.
 #[derive(Clone, Debug)]
@@ -52,6 +90,16 @@ impl Scripted {
     /// The same reply, arriving `ms` milliseconds of virtual time after the request was sent.
     pub fn taking(mut self, ms: u64) -> Self {
         self.takes_ms = ms;
+        self
+    }
+
+    /// The same response with one more header.
+    #[track_caller]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match &mut self.reply {
+            Reply::Response(response) => response.headers.push((name.into(), value.into())),
+            Reply::Transport(error) => panic!("a transport error has no headers: {error:?}"),
+        }
         self
     }
 
@@ -98,12 +146,38 @@ pub fn token_expiring_at(expires_on: u64) -> Scripted {
     )
 }
 
+/// Arc's challenge: 401 with `WWW-Authenticate: <www_authenticate>` (§9.1 step 2).
+pub fn challenge(www_authenticate: &str) -> Scripted {
+    json(
+        401,
+        serde_json::json!({"error": "unauthorized_client", "error_description": "Unauthorized"}),
+    )
+    .header("WWW-Authenticate", www_authenticate)
+}
+
+/// Arc's challenge naming [`ARC_KEY_PATH`].
+pub fn arc_challenge() -> Scripted {
+    challenge(&format!("Basic realm={ARC_KEY_PATH}"))
+}
+
 /// A transport failure.
 pub fn transport(kind: TransportErrorKind, detail: &str) -> Scripted {
     Scripted {
         reply: Reply::Transport(TransportError::new(kind, detail)),
         takes_ms: 0,
     }
+}
+
+/// What the host scripts for one path: the contents, or why it cannot be read.
+pub type FileResult = Result<Vec<u8>, FileError>;
+
+/// One thing the core asked the host to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A request was sent.
+    Send(HttpRequest),
+    /// A file was read.
+    Read(FileRead),
 }
 
 /// What one [`Scenario::run`] did.
@@ -113,6 +187,10 @@ pub struct Run {
     pub result: Result<AccessToken, Error>,
     /// Every request the core sent, in order.
     pub requests: Vec<HttpRequest>,
+    /// Every file the core asked for, in order, with its limits.
+    pub file_reads: Vec<FileRead>,
+    /// Requests and file reads, interleaved in the order they happened.
+    pub events: Vec<Event>,
     /// Deadlines the loop slept until.
     pub sleeps: Vec<UnixMillis>,
     /// Virtual time when the run started.
@@ -156,6 +234,34 @@ impl Run {
             self.requests
         );
     }
+
+    /// Panics unless no file was read.
+    #[track_caller]
+    pub fn assert_nothing_read(&self) {
+        assert!(
+            self.file_reads.is_empty(),
+            "unexpected file reads: {:#?}",
+            self.file_reads
+        );
+    }
+
+    /// Panics unless the core neither sent a request nor read a file.
+    #[track_caller]
+    pub fn assert_untouched(&self) {
+        self.assert_nothing_sent();
+        self.assert_nothing_read();
+    }
+
+    /// The order of what happened, as `"send"` / `"read"`.
+    pub fn steps(&self) -> Vec<&'static str> {
+        self.events
+            .iter()
+            .map(|e| match e {
+                Event::Send(_) => "send",
+                Event::Read(_) => "read",
+            })
+            .collect()
+    }
 }
 
 /// The world one test runs in.
@@ -166,6 +272,7 @@ pub struct Scenario {
     scope: String,
     clock: UnixMillis,
     script: VecDeque<Scripted>,
+    files: BTreeMap<String, FileResult>,
     identity: ManagedIdentity,
     runs: u8,
 }
@@ -187,6 +294,7 @@ impl Scenario {
             scope: "https://management.azure.com/.default".into(),
             clock: T0,
             script: VecDeque::new(),
+            files: BTreeMap::new(),
             identity: ManagedIdentity::new(),
             runs: 0,
         }
@@ -202,6 +310,48 @@ impl Scenario {
         Self::new()
             .env("IDENTITY_ENDPOINT", APP_SERVICE_ENDPOINT)
             .env("IDENTITY_HEADER", SECRET)
+    }
+
+    /// Azure ML at [`MSI_ENDPOINT`] with [`SECRET`] and [`ML_DEFAULT_CLIENT`].
+    pub fn azure_ml() -> Self {
+        Self::app_service_2017().env("DEFAULT_IDENTITY_CLIENT_ID", ML_DEFAULT_CLIENT)
+    }
+
+    /// App Service 2017-09-01 at [`MSI_ENDPOINT`] with [`SECRET`].
+    pub fn app_service_2017() -> Self {
+        Self::new()
+            .env("MSI_ENDPOINT", MSI_ENDPOINT)
+            .env("MSI_SECRET", SECRET)
+    }
+
+    /// Cloud Shell at [`CLOUD_SHELL_ENDPOINT`].
+    pub fn cloud_shell() -> Self {
+        Self::new().env("MSI_ENDPOINT", CLOUD_SHELL_ENDPOINT)
+    }
+
+    /// Azure Arc by its variables, with [`ARC_KEY`] in [`ARC_KEY_PATH`].
+    pub fn arc() -> Self {
+        Self::new()
+            .env("IDENTITY_ENDPOINT", ARC_ENDPOINT)
+            .env("IMDS_ENDPOINT", "http://localhost:40342")
+            .file(ARC_KEY_PATH, ARC_KEY)
+    }
+
+    /// Service Fabric at [`SF_ENDPOINT`] with [`SECRET`] and [`THUMBPRINT`].
+    pub fn service_fabric() -> Self {
+        Self::new()
+            .env("IDENTITY_ENDPOINT", SF_ENDPOINT)
+            .env("IDENTITY_HEADER", SECRET)
+            .env("IDENTITY_SERVER_THUMBPRINT", THUMBPRINT)
+    }
+
+    /// Workload identity with the default authority and [`ASSERTION`] in [`TOKEN_FILE`].
+    pub fn workload_identity() -> Self {
+        Self::new()
+            .env("AZURE_FEDERATED_TOKEN_FILE", TOKEN_FILE)
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_CLIENT_ID", WORKLOAD_CLIENT)
+            .file(TOKEN_FILE, ASSERTION)
     }
 
     /// Adds an environment variable (a later value for the same name wins).
@@ -221,6 +371,35 @@ impl Scenario {
     pub fn arc_agent(mut self) -> Self {
         self.facts.arc_agent_present = true;
         self
+    }
+
+    /// The host cannot read files at all (proxy-wasm).
+    pub fn no_file_access(mut self) -> Self {
+        self.facts.no_file_access = true;
+        self
+    }
+
+    /// Starts the virtual clock at `t` instead of [`T0`] (for tokens dated in the past).
+    pub fn at(mut self, t: UnixMillis) -> Self {
+        self.clock = t;
+        self
+    }
+
+    /// The host can read `path`, which holds `contents` (builder form of [`Scenario::set_file`]).
+    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.set_file(path, Ok(contents.into()));
+        self
+    }
+
+    /// Reading `path` fails with `kind`.
+    pub fn file_error(mut self, path: &str, kind: FileErrorKind) -> Self {
+        self.set_file(path, Err(FileError::new(kind, format!("{kind:?}: {path}"))));
+        self
+    }
+
+    /// Sets (or replaces) what reading `path` yields, for later runs.
+    pub fn set_file(&mut self, path: &str, result: FileResult) {
+        self.files.insert(path.into(), result);
     }
 
     /// Asks for this identity.
@@ -331,12 +510,11 @@ impl Scenario {
     #[track_caller]
     pub fn run(&mut self) -> Run {
         let started_at = self.clock;
-        let mut io = FakeIo {
-            clock: self.clock,
-            script: std::mem::take(&mut self.script),
-            sent: Vec::new(),
-            sleeps: Vec::new(),
-        };
+        let mut io = FakeIo::new(
+            self.clock,
+            std::mem::take(&mut self.script),
+            self.files.clone(),
+        );
         let result = self.get_token(&mut io);
         self.clock = io.clock;
         assert!(
@@ -344,9 +522,27 @@ impl Scenario {
             "scripted replies were not used: {:#?}",
             io.script
         );
+        let requests = io
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Send(r) => Some(r.clone()),
+                Event::Read(_) => None,
+            })
+            .collect();
+        let file_reads = io
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Read(r) => Some(r.clone()),
+                Event::Send(_) => None,
+            })
+            .collect();
         Run {
             result,
-            requests: io.sent,
+            requests,
+            file_reads,
+            events: io.events,
             sleeps: io.sleeps,
             started_at,
             finished_at: self.clock,
@@ -368,12 +564,30 @@ impl Scenario {
     }
 }
 
-/// The host: virtual time, scripted replies, a record of what was sent. Never sleeps.
+/// The host: virtual time, scripted replies and files, a record of what was sent and read.
+/// Never sleeps, never touches the real filesystem.
 struct FakeIo {
     clock: UnixMillis,
     script: VecDeque<Scripted>,
-    sent: Vec<HttpRequest>,
+    files: BTreeMap<String, FileResult>,
+    events: Vec<Event>,
     sleeps: Vec<UnixMillis>,
+}
+
+impl FakeIo {
+    fn new(
+        clock: UnixMillis,
+        script: VecDeque<Scripted>,
+        files: BTreeMap<String, FileResult>,
+    ) -> Self {
+        Self {
+            clock,
+            script,
+            files,
+            events: Vec::new(),
+            sleeps: Vec::new(),
+        }
+    }
 }
 
 impl Io for FakeIo {
@@ -382,7 +596,7 @@ impl Io for FakeIo {
     }
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.sent.push(request.clone());
+        self.events.push(Event::Send(request.clone()));
         let Some(scripted) = self.script.pop_front() else {
             panic!("the core sent a request nobody scripted: {request:#?}");
         };
@@ -390,6 +604,16 @@ impl Io for FakeIo {
         match scripted.reply {
             Reply::Response(response) => Ok(response),
             Reply::Transport(error) => Err(error),
+        }
+    }
+
+    /// Returns exactly what was scripted for the path (even more than `max_len` bytes: tests
+    /// of a host that breaks the cap script that on purpose).
+    fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError> {
+        self.events.push(Event::Read(read.clone()));
+        match self.files.get(&read.path) {
+            Some(result) => result.clone(),
+            None => panic!("the core read a file nobody scripted: {read:#?}"),
         }
     }
 
@@ -419,6 +643,35 @@ pub struct Expect<'a> {
 /// the request id, whose format is checked on its own), empty body.
 #[track_caller]
 pub fn assert_request(request: &HttpRequest, expect: &Expect<'_>) {
+    assert_head(request, expect);
+    assert!(request.body.is_empty(), "a GET has no body: {request:?}");
+    assert!(!request.body_sensitive);
+}
+
+/// Asserts a form post exactly: everything [`assert_request`] checks, then the body's fields,
+/// decoded, in order, and whether the body is marked sensitive.
+#[track_caller]
+pub fn assert_form_request(
+    request: &HttpRequest,
+    expect: &Expect<'_>,
+    form: &[(&str, &str)],
+    sensitive: bool,
+) {
+    assert_head(request, expect);
+    let fields = form_pairs(&request.body);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(fields, form, "form body of {request:?}");
+    assert_eq!(
+        request.body_sensitive, sensitive,
+        "body sensitivity of {request:?}"
+    );
+}
+
+#[track_caller]
+fn assert_head(request: &HttpRequest, expect: &Expect<'_>) {
     assert_eq!(request.method, expect.method, "method of {request:?}");
     assert_eq!(request.scheme, expect.scheme, "scheme of {request:?}");
     assert_eq!(
@@ -441,8 +694,6 @@ pub fn assert_request(request: &HttpRequest, expect: &Expect<'_>) {
         .collect();
     assert_eq!(headers, expect.headers, "headers of {request:?}");
     assert_request_id(request);
-    assert!(request.body.is_empty(), "a GET has no body: {request:?}");
-    assert!(!request.body_sensitive);
 }
 
 /// Path and raw query (without `?`) of `request`.
@@ -456,17 +707,31 @@ pub fn split_path(request: &HttpRequest) -> (&str, &str) {
 /// The query of `request`, percent-decoded, in order.
 pub fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
     let (_, query) = split_path(request);
-    if query.is_empty() {
+    decode_pairs(query, false)
+}
+
+/// An `application/x-www-form-urlencoded` body, decoded (`+` is a space), in order.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let text = std::str::from_utf8(body).unwrap_or_else(|e| panic!("form body is not UTF-8: {e}"));
+    decode_pairs(text, true)
+}
+
+fn decode_pairs(text: &str, plus_is_space: bool) -> Vec<(String, String)> {
+    if text.is_empty() {
         return Vec::new();
     }
-    query
-        .split('&')
+    text.split('&')
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let decode = |s: &str| {
-                percent_decode_str(s)
+                let s = if plus_is_space {
+                    s.replace('+', " ")
+                } else {
+                    s.to_string()
+                };
+                percent_decode_str(&s)
                     .decode_utf8()
-                    .unwrap_or_else(|e| panic!("query {query:?} is not UTF-8: {e}"))
+                    .unwrap_or_else(|e| panic!("{text:?} is not UTF-8: {e}"))
                     .into_owned()
             };
             (decode(k), decode(v))
@@ -596,12 +861,7 @@ fn virtual_clock_only_moves_when_told() {
     let cached = s.run();
     assert_eq!((cached.started_at, cached.finished_at), (s.now(), s.now()));
 
-    let mut io = FakeIo {
-        clock: T0,
-        script: VecDeque::new(),
-        sent: Vec::new(),
-        sleeps: Vec::new(),
-    };
+    let mut io = FakeIo::new(T0, VecDeque::new(), BTreeMap::new());
     io.sleep_until(T0.plus_millis(700));
     io.sleep_until(T0.plus_millis(100));
     assert_eq!(
@@ -610,4 +870,113 @@ fn virtual_clock_only_moves_when_told() {
         "sleeping never moves the clock back"
     );
     assert_eq!(io.sleeps, [T0.plus_millis(700), T0.plus_millis(100)]);
+}
+
+#[test]
+#[should_panic(expected = "the core read a file nobody scripted")]
+fn unscripted_file_read_fails_the_test() {
+    // Workload identity reads the token file first; no file is scripted here.
+    Scenario::new()
+        .env("AZURE_FEDERATED_TOKEN_FILE", TOKEN_FILE)
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", WORKLOAD_CLIENT)
+        .run();
+}
+
+#[test]
+fn file_reads_are_recorded_in_order_with_their_limits() {
+    let mut s = Scenario::workload_identity().reply(json(
+        200,
+        serde_json::json!({"access_token": TOKEN, "expires_in": 3599}),
+    ));
+    let run = s.run();
+    assert_eq!(run.steps(), ["read", "send"]);
+    assert_eq!(
+        run.events[0],
+        Event::Read(FileRead {
+            path: TOKEN_FILE.into(),
+            max_len: 64 * 1024,
+            follow_symlinks: true,
+        })
+    );
+    assert_eq!(run.events[1], Event::Send(run.requests[0].clone()));
+    assert_eq!(run.file_reads.len(), 1);
+    // Files persist across runs; scripted errors come back as scripted.
+    let mut io = FakeIo::new(T0, VecDeque::new(), s.files.clone());
+    let read = FileRead {
+        path: TOKEN_FILE.into(),
+        max_len: 1,
+        follow_symlinks: false,
+    };
+    assert_eq!(
+        io.read_file(&read),
+        Ok(ASSERTION.as_bytes().to_vec()),
+        "the fake returns what was scripted, even past max_len"
+    );
+    s.set_file(
+        TOKEN_FILE,
+        Err(FileError::new(FileErrorKind::NoAccess, "no preopen")),
+    );
+    let mut io = FakeIo::new(T0, VecDeque::new(), s.files.clone());
+    assert_eq!(
+        io.read_file(&read).map_err(|e| e.kind),
+        Err(FileErrorKind::NoAccess)
+    );
+}
+
+#[test]
+#[should_panic(expected = "unexpected file reads")]
+fn nothing_read_assertion_catches_a_read() {
+    let mut s = Scenario::workload_identity().reply(json(
+        200,
+        serde_json::json!({"access_token": TOKEN, "expires_in": 3599}),
+    ));
+    s.run().assert_nothing_read();
+}
+
+#[test]
+fn form_pairs_are_decoded_in_order_with_plus_as_space() {
+    assert_eq!(
+        form_pairs(b"b=%2F%20x&a=&c=%C3%A4+y&d=%2B"),
+        [
+            ("b".to_string(), "/ x".to_string()),
+            ("a".to_string(), String::new()),
+            ("c".to_string(), "ä y".to_string()),
+            ("d".to_string(), "+".to_string()),
+        ]
+    );
+    assert_eq!(form_pairs(b""), []);
+}
+
+#[test]
+#[should_panic(expected = "form body of")]
+fn form_assertion_catches_fields_out_of_order() {
+    let mut s = Scenario::cloud_shell().reply(token_expiring_at(T0_SECS + 3600));
+    let mut request = s.run().request().clone();
+    request.body = b"x=1&resource=https%3A%2F%2Fmanagement.azure.com".to_vec();
+    assert_form_request(
+        &request,
+        &Expect {
+            method: Method::Post,
+            scheme: Scheme::Http,
+            authority: "localhost:50342",
+            path: "/oauth2/token",
+            query: &[],
+            headers: &[
+                ("Metadata", "true"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+        },
+        &[("resource", "https://management.azure.com"), ("x", "1")],
+        false,
+    );
+}
+
+#[test]
+fn scripted_headers_reach_the_core() {
+    let response = arc_challenge().into_response();
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some("Basic realm=/var/opt/azcmagent/tokens/x.key")
+    );
 }

@@ -4,9 +4,15 @@
 mod harness;
 
 mod app_service;
+mod app_service_2017;
+mod arc;
+mod azure_ml;
 mod cache;
+mod cloud_shell;
 mod detect;
 mod imds;
 mod redaction;
 mod scopes;
 mod selectors;
+mod service_fabric;
+mod workload_identity;

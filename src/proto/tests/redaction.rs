@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::harness::{
-    SECRET, Scenario, Scripted, T0, T0_SECS, TOKEN, assert_request_id, json, respond,
-    token_expiring_at, transport,
+    ARC_KEY, ARC_KEY_PATH, ASSERTION, SECRET, Scenario, Scripted, T0, T0_SECS, TOKEN,
+    arc_challenge, assert_request_id, json, respond, token_expiring_at, transport,
 };
 use crate::proto::{
     AccessToken, Action, EnvSnapshot, Error, IdentitySelector, Source, TransportErrorKind,
@@ -246,9 +246,6 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         ),
         Scenario::new()
             .env("MSI_ENDPOINT", "http://127.0.0.1:8911/")
-            .env("MSI_SECRET", SECRET),
-        Scenario::new()
-            .env("MSI_ENDPOINT", "http://127.0.0.1:8911/")
             .env("MSI_SECRET", SECRET)
             .selector(IdentitySelector::ObjectId("x".into())),
     ];
@@ -256,5 +253,141 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         let run = s.run();
         run.assert_nothing_sent();
         assert_error_clean("refusal", run.error());
+    }
+}
+
+/// Neither `secret` nor its first 8 bytes (what a quote cut short leaves behind) in the
+/// error's message, code, correlation id or `Debug`.
+#[track_caller]
+fn assert_scrubbed(what: &str, e: &Error, secret: &str) {
+    for text in [
+        e.to_string(),
+        format!("{e:?}"),
+        e.code().unwrap_or_default().to_string(),
+        e.correlation_id().unwrap_or_default().to_string(),
+    ] {
+        assert!(!text.contains(secret), "{what}: the secret shows in {text}");
+        assert!(
+            !text.contains(&secret[..8]),
+            "{what}: the start of the secret shows in {text}"
+        );
+    }
+}
+
+#[test]
+fn service_error_that_echoes_the_app_service_secret_is_redacted() {
+    let echoes = [
+        json(
+            401,
+            json!({"statusCode": 401, "message": format!("X-IDENTITY-HEADER '{SECRET}' is not valid"), "correlationId": "c-1"}),
+        ),
+        json(
+            400,
+            json!({"error": SECRET, "error_description": "bad", "correlation_id": SECRET}),
+        ),
+        respond(500, format!("<html>bad header {SECRET}</html>")),
+        // Cut by the 300-character quote limit in the middle of the secret.
+        json(
+            500,
+            json!({"statusCode": 500, "message": format!("{}{SECRET}", "x".repeat(290))}),
+        ),
+    ];
+    for reply in echoes {
+        let run = Scenario::app_service().reply(reply).run();
+        let e = run.error();
+        assert_scrubbed("App Service error", e, SECRET);
+        assert_error_clean("App Service error", e);
+    }
+    let run = Scenario::app_service()
+        .reply(json(
+            401,
+            json!({"statusCode": 401, "message": format!("X-IDENTITY-HEADER '{SECRET}' is not valid")}),
+        ))
+        .run();
+    assert_eq!(
+        run.error().message(),
+        "App Service: the endpoint rejected the secret from IDENTITY_ENDPOINT and IDENTITY_HEADER (401: X-IDENTITY-HEADER '<redacted>' is not valid); restart the process so it gets the platform's current value"
+    );
+}
+
+#[test]
+fn msi_secret_and_service_fabric_secret_echoes_are_redacted() {
+    for mut s in [
+        Scenario::app_service_2017(),
+        Scenario::azure_ml(),
+        Scenario::service_fabric(),
+    ] {
+        s.push(json(
+            401,
+            json!({"error": {"code": "SecretHeaderNotFound", "message": format!("secret {SECRET} unknown")}}),
+        ));
+        let run = s.run();
+        assert_scrubbed("secret echo", run.error(), SECRET);
+    }
+}
+
+#[test]
+fn arc_key_echoed_by_the_agent_is_redacted() {
+    for description in [
+        format!("key {ARC_KEY} expired"),
+        format!("Authorization: Basic {ARC_KEY} rejected"),
+        format!("{}{ARC_KEY}", "x".repeat(290)),
+    ] {
+        let run = Scenario::arc()
+            .reply(arc_challenge())
+            .reply(json(
+                500,
+                json!({"error": "server_error", "error_description": description}),
+            ))
+            .run();
+        assert_eq!(run.requests.len(), 2);
+        let e = run.error();
+        assert_scrubbed("Arc key echo", e, ARC_KEY);
+        assert!(e.message().contains("<redacted>"), "{e}");
+    }
+}
+
+#[test]
+fn arc_key_never_appears_in_debug_output() {
+    let mut s = Scenario::arc();
+    let mut acquisition = s.start_fetch();
+    let _challenge = acquisition.poll_action(T0);
+    acquisition.handle_response(T0, arc_challenge().into_response());
+    let Some(Action::ReadFile(read)) = acquisition.poll_action(T0) else {
+        panic!("expected the key read");
+    };
+    assert_eq!(read.path, ARC_KEY_PATH);
+    acquisition.handle_file(T0, Ok(ARC_KEY.into()));
+    let Some(Action::Send(request)) = acquisition.poll_action(T0) else {
+        panic!("expected the authorized request");
+    };
+    assert_eq!(
+        request.header("Authorization"),
+        Some(format!("Basic {ARC_KEY}").as_str())
+    );
+    for (what, text) in [
+        ("HttpRequest", format!("{request:?}")),
+        ("HttpRequest {:#?}", format!("{request:#?}")),
+        ("Acquisition", format!("{acquisition:?}")),
+        ("Acquisition {:#?}", format!("{acquisition:#?}")),
+    ] {
+        assert!(!text.contains(ARC_KEY), "{what} shows the Arc key: {text}");
+    }
+}
+
+#[test]
+fn federated_assertion_echoed_by_entra_is_redacted() {
+    for description in [
+        format!("AADSTS50027: JWT token is invalid or malformed: {ASSERTION}"),
+        format!("{}{ASSERTION}", "x".repeat(280)),
+    ] {
+        let run = Scenario::workload_identity()
+            .reply(json(
+                400,
+                json!({"error": "invalid_request", "error_description": description, "correlation_id": "c"}),
+            ))
+            .run();
+        let e = run.error();
+        assert_scrubbed("assertion echo", e, ASSERTION);
     }
 }

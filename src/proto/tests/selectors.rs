@@ -1,10 +1,29 @@
 //! Identity selectors (§5, §14 rule 8): validation, and refusals before anything is sent.
 
-use super::harness::{Scenario, T0_SECS, token_expiring_at};
+use serde_json::json;
+
+use super::harness::{
+    ARC_KEY_PATH, ML_DEFAULT_CLIENT, Run, Scenario, Scripted, T0_SECS, TOKEN, TOKEN_FILE,
+    WORKLOAD_CLIENT, arc_challenge, form_pairs, json, query_pairs, token_expiring_at,
+};
 use crate::proto::request::check_selector;
-use crate::proto::{ErrorClass, ErrorKind, IdentitySelector, SOURCES, SelectorKind, Source};
+use crate::proto::{
+    ErrorClass, ErrorKind, IdentitySelector, Method, SOURCES, SelectorKind, Source,
+};
 
 const CLIENT: &str = "5e29463d-71da-4fe0-8e69-999b57db23b0";
+const OBJECT: &str = "0f5ad1b3-4a2a-4d45-9c3e-1f2c3d4e5f60";
+const RESOURCE_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/my-id";
+
+/// The id the matrix uses for each kind.
+fn id_for(kind: SelectorKind) -> &'static str {
+    match kind {
+        SelectorKind::SystemAssigned => "",
+        SelectorKind::ClientId => CLIENT,
+        SelectorKind::ObjectId => OBJECT,
+        SelectorKind::ResourceId => RESOURCE_ID,
+    }
+}
 
 fn selector(kind: SelectorKind, value: &str) -> IdentitySelector {
     match kind {
@@ -122,167 +141,205 @@ fn imds_and_app_service_accept_every_selector_kind() {
     }
 }
 
-/// What a source that azmi does not implement yet must say for each selector kind.
-struct NotYet {
-    source: Source,
-    env: &'static [(&'static str, &'static str)],
-    arc_agent: bool,
-    supported: &'static [SelectorKind],
-    why: &'static str,
+/// What §5 says a source does with one selector kind.
+#[derive(Clone, Copy, Debug)]
+enum Wire {
+    /// Sent with exactly these selector parameters (name, value): none, or one.
+    Sends(&'static [(&'static str, &'static str)]),
+    /// Refused before anything is sent, with this reason.
+    Refuses(&'static str),
 }
 
-const NOT_YET: [NotYet; 7] = [
-    NotYet {
-        source: Source::CloudShell,
-        env: &[("MSI_ENDPOINT", "http://127.0.0.1:50342/oauth2/token")],
-        arc_agent: false,
-        supported: &[SelectorKind::SystemAssigned],
-        why: "Cloud Shell only has the signed-in user's system identity; omit the user-assigned id",
-    },
-    NotYet {
-        source: Source::ServiceFabric,
-        env: &[
-            (
-                "IDENTITY_ENDPOINT",
-                "https://10.0.0.4:2377/metadata/identity/oauth2/token",
-            ),
-            ("IDENTITY_HEADER", "secret"),
-            (
-                "IDENTITY_SERVER_THUMBPRINT",
-                "0123456789ABCDEF0123456789ABCDEF01234567",
-            ),
-        ],
-        arc_agent: false,
-        supported: &[SelectorKind::SystemAssigned],
-        why: "the identity is set by the cluster's resource configuration (https://aka.ms/servicefabricmi); omit the user-assigned id",
-    },
-    NotYet {
-        source: Source::AzureMl,
-        env: &[
-            ("MSI_ENDPOINT", "http://127.0.0.1:8911/msi/token"),
-            ("MSI_SECRET", "secret"),
-            ("DEFAULT_IDENTITY_CLIENT_ID", CLIENT),
-        ],
-        arc_agent: false,
-        supported: &[SelectorKind::SystemAssigned, SelectorKind::ClientId],
-        why: "this source selects user-assigned identities by client id only; pass the identity's client id",
-    },
-    NotYet {
-        source: Source::AppService2017,
-        env: &[
-            ("MSI_ENDPOINT", "http://127.0.0.1:8911/msi/token"),
-            ("MSI_SECRET", "secret"),
-        ],
-        arc_agent: false,
-        supported: &[SelectorKind::SystemAssigned, SelectorKind::ClientId],
-        why: "this source selects user-assigned identities by client id only; pass the identity's client id",
-    },
-    NotYet {
-        source: Source::AzureArc,
-        env: &[
-            (
-                "IDENTITY_ENDPOINT",
-                "http://localhost:40342/metadata/identity/oauth2/token",
-            ),
-            ("IMDS_ENDPOINT", "http://localhost:40342"),
-        ],
-        arc_agent: false,
-        supported: &ALL_KINDS,
-        why: "",
-    },
-    NotYet {
-        source: Source::AzureArc,
-        env: &[],
-        arc_agent: true,
-        supported: &ALL_KINDS,
-        why: "",
-    },
-    NotYet {
-        source: Source::WorkloadIdentity,
-        env: &[
-            (
-                "AZURE_FEDERATED_TOKEN_FILE",
-                "/var/run/secrets/azure/tokens/azure-identity-token",
-            ),
-            ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
-            ("AZURE_CLIENT_ID", CLIENT),
-        ],
-        arc_agent: false,
-        supported: &[SelectorKind::SystemAssigned, SelectorKind::ClientId],
-        why: "this source cannot select that identity; pass a client id",
-    },
+use Wire::{Refuses, Sends};
+
+const CLOUD_SHELL_WHY: &str =
+    "Cloud Shell only has the signed-in user's system identity; omit the user-assigned id";
+const SERVICE_FABRIC_WHY: &str = "the identity is set by the cluster's resource configuration (https://aka.ms/servicefabricmi); omit the user-assigned id";
+const CLIENT_ID_ONLY_WHY: &str =
+    "this source selects user-assigned identities by client id only; pass the identity's client id";
+const WORKLOAD_WHY: &str = "workload identity authenticates as an application by client id; pass the client id (or set AZURE_CLIENT_ID)";
+
+/// One source's row of the §5 matrix: system, client id, object id, resource id.
+struct MatrixRow {
+    source: Source,
+    scenario: fn() -> Scenario,
+    wire: [Wire; 4],
+}
+
+#[rustfmt::skip]
+const MATRIX: [MatrixRow; 8] = [
+    MatrixRow { source: Source::Imds, scenario: Scenario::imds, wire: [
+        Sends(&[]), Sends(&[("client_id", CLIENT)]), Sends(&[("object_id", OBJECT)]), Sends(&[("msi_res_id", RESOURCE_ID)]),
+    ]},
+    MatrixRow { source: Source::AppService, scenario: Scenario::app_service, wire: [
+        Sends(&[]), Sends(&[("client_id", CLIENT)]), Sends(&[("object_id", OBJECT)]), Sends(&[("mi_res_id", RESOURCE_ID)]),
+    ]},
+    // MSAL Python sends object/resource ids here and the endpoint silently ignores them.
+    MatrixRow { source: Source::AppService2017, scenario: Scenario::app_service_2017, wire: [
+        Sends(&[]), Sends(&[("clientid", CLIENT)]), Refuses(CLIENT_ID_ONLY_WHY), Refuses(CLIENT_ID_ONLY_WHY),
+    ]},
+    // System-assigned names the compute's default identity (Azure ML requires it).
+    MatrixRow { source: Source::AzureMl, scenario: Scenario::azure_ml, wire: [
+        Sends(&[("clientid", ML_DEFAULT_CLIENT)]), Sends(&[("clientid", CLIENT)]), Refuses(CLIENT_ID_ONLY_WHY), Refuses(CLIENT_ID_ONLY_WHY),
+    ]},
+    MatrixRow { source: Source::CloudShell, scenario: Scenario::cloud_shell, wire: [
+        Sends(&[]), Refuses(CLOUD_SHELL_WHY), Refuses(CLOUD_SHELL_WHY), Refuses(CLOUD_SHELL_WHY),
+    ]},
+    // Arc ignores mi_res_id and would return the system identity, hence msi_res_id.
+    MatrixRow { source: Source::AzureArc, scenario: Scenario::arc, wire: [
+        Sends(&[]), Sends(&[("client_id", CLIENT)]), Sends(&[("object_id", OBJECT)]), Sends(&[("msi_res_id", RESOURCE_ID)]),
+    ]},
+    // msal-node warns and sends the selector anyway, and gets the cluster's identity back.
+    MatrixRow { source: Source::ServiceFabric, scenario: Scenario::service_fabric, wire: [
+        Sends(&[]), Refuses(SERVICE_FABRIC_WHY), Refuses(SERVICE_FABRIC_WHY), Refuses(SERVICE_FABRIC_WHY),
+    ]},
+    // The Entra form's client_id: AZURE_CLIENT_ID, or the selector's client id.
+    MatrixRow { source: Source::WorkloadIdentity, scenario: Scenario::workload_identity, wire: [
+        Sends(&[("client_id", WORKLOAD_CLIENT)]), Sends(&[("client_id", CLIENT)]), Refuses(WORKLOAD_WHY), Refuses(WORKLOAD_WHY),
+    ]},
 ];
 
-#[test]
-fn sources_not_implemented_yet_refuse_by_name_and_never_fall_back_to_imds() {
-    for case in &NOT_YET {
-        let spec = case.source.spec();
-        assert!(
-            !spec.implemented,
-            "{} is implemented now: move it out of this table",
-            case.source
-        );
-        for kind in ALL_KINDS {
-            let mut s = Scenario::new()
-                .envs(case.env)
-                .selector(selector(kind, CLIENT));
-            if case.arc_agent {
-                s = s.arc_agent();
-            }
-            // No reply is scripted: any request, to IMDS or elsewhere, fails the test.
-            let run = s.run();
-            run.assert_nothing_sent();
-            let e = run.error();
-            let name = format!("{} with {kind:?}", case.source);
-            assert_eq!(e.kind(), ErrorKind::Unavailable, "{name}");
-            assert_eq!(e.class(), ErrorClass::CredentialUnavailable, "{name}");
-            assert_eq!(e.mi_source(), Some(case.source), "{name}");
-            assert_eq!(e.status(), None, "{name}");
-            let supported = case.supported.contains(&kind);
-            let expected = if supported {
-                format!(
-                    "{} detected ({} set) but this azmi version does not support it yet; use a host with IMDS or App Service, or unset those variables",
-                    case.source, spec.variables
-                )
-            } else {
-                format!(
-                    "{} cannot use {}: {}",
-                    case.source,
-                    kind.describe(),
-                    case.why
-                )
+/// The replies that make `source` issue a token for `selector` (Arc must echo it, §9.4).
+fn happy_replies(source: Source, selector: &IdentitySelector) -> Vec<Scripted> {
+    let on = (T0_SECS + 3600).to_string();
+    match source {
+        Source::AzureArc => {
+            let mut body = json!({"access_token": TOKEN, "expires_on": on, "token_type": "Bearer"});
+            let field = match selector.kind() {
+                SelectorKind::SystemAssigned => None,
+                SelectorKind::ClientId => Some("client_id"),
+                SelectorKind::ObjectId => Some("object_id"),
+                SelectorKind::ResourceId => Some("msi_res_id"),
             };
-            assert_eq!(e.message(), expected, "{name}");
-            assert_eq!(s.identity().cached_tokens(), 0);
+            if let Some(field) = field {
+                body[field] = json!(selector.value());
+            }
+            vec![arc_challenge(), json(200, body)]
+        }
+        Source::WorkloadIdentity => vec![json(
+            200,
+            json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": TOKEN}),
+        )],
+        _ => vec![token_expiring_at(T0_SECS + 3600)],
+    }
+}
 
-            let checked = check_selector(case.source, &selector(kind, CLIENT));
-            if supported {
-                assert_eq!(checked, Ok(()), "{name}");
-            } else {
-                assert_eq!(
-                    checked.as_ref().map_err(|e| e.message()),
-                    Err(expected.as_str()),
-                    "{name}"
-                );
+/// The selector parameters a request carries: query parameters other than `api-version` and
+/// `resource`, and form fields other than `resource` and the workload-identity fixed fields.
+fn selector_params(source: Source, run: &Run) -> Vec<Vec<(String, String)>> {
+    run.requests
+        .iter()
+        .map(|request| {
+            let mut params = query_pairs(request);
+            params.extend(form_pairs(&request.body));
+            let workload = source == Source::WorkloadIdentity;
+            params.retain(|(name, _)| match name.as_str() {
+                "api-version" | "resource" => false,
+                "scope" | "grant_type" | "client_assertion_type" | "client_assertion" => !workload,
+                _ => true,
+            });
+            params
+        })
+        .collect()
+}
+
+#[test]
+fn selector_matrix_sends_the_exact_parameter_or_refuses_before_any_request_or_file_read() {
+    for row in &MATRIX {
+        for (kind, wire) in ALL_KINDS.into_iter().zip(row.wire) {
+            let selector = selector(kind, id_for(kind));
+            let name = format!("{} with {kind:?}", row.source);
+            let mut s = (row.scenario)().selector(selector.clone());
+            match wire {
+                Sends(params) => {
+                    for reply in happy_replies(row.source, &selector) {
+                        s.push(reply);
+                    }
+                    let run = s.run();
+                    let token = run.token();
+                    assert_eq!(token.source(), row.source, "{name}");
+                    assert_eq!(token.secret(), TOKEN, "{name}");
+                    let expected: Vec<(String, String)> = params
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    let sent = selector_params(row.source, &run);
+                    let requests = if row.source == Source::AzureArc { 2 } else { 1 };
+                    assert_eq!(sent.len(), requests, "{name}: {:#?}", run.requests);
+                    for params in sent {
+                        assert_eq!(params, expected, "{name}");
+                    }
+                    // The only file reads are the source's own: the Arc key, the federated token.
+                    let reads: Vec<&str> = run.file_reads.iter().map(|r| r.path.as_str()).collect();
+                    let expected_reads: &[&str] = match row.source {
+                        Source::AzureArc => &[ARC_KEY_PATH],
+                        Source::WorkloadIdentity => &[TOKEN_FILE],
+                        _ => &[],
+                    };
+                    assert_eq!(reads, expected_reads, "{name}");
+                }
+                Refuses(why) => {
+                    // No reply is scripted: any request, to the source or to IMDS, fails the test.
+                    let run = s.run();
+                    run.assert_untouched();
+                    let e = run.error();
+                    assert_eq!(e.kind(), ErrorKind::Unavailable, "{name}");
+                    assert_eq!(e.class(), ErrorClass::CredentialUnavailable, "{name}");
+                    assert_eq!(e.mi_source(), Some(row.source), "{name}");
+                    assert_eq!(e.status(), None, "{name}");
+                    assert_eq!(
+                        e.message(),
+                        format!("{} cannot use {}: {why}", row.source, kind.describe()),
+                        "{name}"
+                    );
+                    assert_eq!(s.identity().cached_tokens(), 0, "{name}");
+                }
             }
         }
     }
 }
 
 #[test]
-fn every_source_is_either_implemented_or_in_the_not_yet_table() {
-    for spec in &SOURCES {
-        let listed = NOT_YET.iter().any(|c| c.source == spec.source);
-        assert_eq!(
-            listed, !spec.implemented,
-            "{}: implemented={}",
-            spec.source, spec.implemented
-        );
+fn selector_matrix_covers_every_source_and_agrees_with_the_source_table() {
+    let listed: Vec<Source> = MATRIX.iter().map(|r| r.source).collect();
+    let table: Vec<Source> = SOURCES.iter().map(|s| s.source).collect();
+    assert_eq!(listed, table, "one matrix row per source, in table order");
+    for row in &MATRIX {
+        let spec = row.source.spec();
+        for (kind, wire) in ALL_KINDS.into_iter().zip(row.wire) {
+            let name = format!("{} with {kind:?}", row.source);
+            let checked = check_selector(row.source, &selector(kind, id_for(kind)));
+            match wire {
+                Sends(params) => {
+                    assert_eq!(checked, Ok(()), "{name}");
+                    let param = match (row.source, kind) {
+                        // The form always names the client; system-assigned takes AZURE_CLIENT_ID.
+                        (Source::WorkloadIdentity, SelectorKind::SystemAssigned) => {
+                            spec.selectors.client_id
+                        }
+                        (_, SelectorKind::SystemAssigned) => {
+                            spec.system_param.map(|(name, _)| name)
+                        }
+                        _ => spec.selectors.param(kind).expect("accepted"),
+                    };
+                    assert_eq!(param, params.first().map(|(n, _)| *n), "{name}");
+                }
+                Refuses(why) => {
+                    let e = checked.expect_err(&name);
+                    assert_eq!(e.kind(), ErrorKind::Unavailable, "{name}");
+                    assert!(e.message().ends_with(why), "{name}: {e}");
+                    assert_eq!(spec.selectors.param(kind), None, "{name}");
+                }
+            }
+        }
     }
-    let implemented: Vec<Source> = SOURCES
-        .iter()
-        .filter(|s| s.implemented)
-        .map(|s| s.source)
-        .collect();
-    assert_eq!(implemented, [Source::Imds, Source::AppService]);
+}
+
+#[test]
+fn every_source_is_implemented_and_only_cloud_shell_and_workload_identity_post() {
+    for spec in &SOURCES {
+        let post = matches!(spec.source, Source::CloudShell | Source::WorkloadIdentity);
+        assert_eq!(spec.method == Method::Post, post, "{}", spec.source);
+        assert_eq!(spec.source.spec(), spec, "spec() finds its own row");
+    }
 }
