@@ -3,8 +3,8 @@
 
 use crate::drive::drive;
 use crate::proto::{
-    self, EnvSnapshot, ErrorClass, HostFacts, IdentitySelector, ManagedIdentity, Source, Start,
-    is_managed_identity_variable,
+    self, EnvSnapshot, ErrorClass, ErrorKind, HostFacts, IdentitySelector, ManagedIdentity,
+    Source, Start, TokenRequest, is_managed_identity_variable,
 };
 use crate::wasi_http::{WasiIo, wall_clock_now};
 use bindings::azmi::identity::types as wit;
@@ -47,25 +47,51 @@ impl Guest for Component {
         scope: String,
         identity: wit::IdentitySelector,
     ) -> Result<wit::AccessToken, wit::Error> {
-        let selector = match identity {
-            wit::IdentitySelector::SystemAssigned => IdentitySelector::SystemAssigned,
-            wit::IdentitySelector::ClientId(id) => IdentitySelector::ClientId(id),
-            wit::IdentitySelector::ObjectId(id) => IdentitySelector::ObjectId(id),
-            wit::IdentitySelector::ResourceId(id) => IdentitySelector::ResourceId(id),
+        let selector = from_wit_selector(identity);
+        CREDENTIAL
+            .with_borrow_mut(|credential| {
+                get_token(credential, &TokenRequest::new(&scope, &selector))
+            })
+            .map_err(to_wit_error)
+    }
+
+    fn get_token_with(request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
+        let selector = from_wit_selector(request.identity);
+        let options = TokenRequest {
+            scope: &request.scope,
+            selector: &selector,
+            force_refresh: request.force_refresh,
+            claims: request.claims.as_deref(),
+            client_capabilities: &request.client_capabilities,
+            timeout_ms: request.timeout_ms,
+            probe: request.probe,
         };
         CREDENTIAL
-            .with_borrow_mut(|credential| get_token(credential, &scope, &selector))
+            .with_borrow_mut(|credential| get_token(credential, &options))
             .map_err(to_wit_error)
     }
 }
 
+fn from_wit_selector(identity: wit::IdentitySelector) -> IdentitySelector {
+    match identity {
+        wit::IdentitySelector::SystemAssigned => IdentitySelector::SystemAssigned,
+        wit::IdentitySelector::ClientId(id) => IdentitySelector::ClientId(id),
+        wit::IdentitySelector::ObjectId(id) => IdentitySelector::ObjectId(id),
+        wit::IdentitySelector::ResourceId(id) => IdentitySelector::ResourceId(id),
+    }
+}
+
+/// The cached path reads one clock and touches nothing else; a miss (or a due refresh)
+/// snapshots the environment, detects the source and drives one fetch.
 fn get_token(
     credential: &mut ManagedIdentity,
-    scope: &str,
-    selector: &IdentitySelector,
+    request: &TokenRequest<'_>,
 ) -> Result<wit::AccessToken, proto::Error> {
     let now = wall_clock_now();
-    if let Some(token) = credential.cached(now, scope, selector)? {
+    if !request.force_refresh
+        && request.claims.is_none()
+        && let Some(token) = credential.cached(now, request.scope, request.selector)?
+    {
         return Ok(to_wit_token(token));
     }
     let env = EnvSnapshot::from_pairs(
@@ -73,14 +99,19 @@ fn get_token(
             .into_iter()
             .filter(|(k, _)| is_managed_identity_variable(k)),
     );
-    let random = random_bytes();
-    match credential.start(now, scope, selector, &env, host_facts(), random)? {
+    match credential.start_with(now, request, &env, host_facts(), random_bytes())? {
         Start::Cached(token) => Ok(to_wit_token(&token)),
         Start::Fetch(mut acquisition) => {
             let outcome = drive(&mut acquisition, &mut WasiIo);
             let token = credential.complete(wall_clock_now(), &acquisition, outcome)?;
             Ok(to_wit_token(&token))
         }
+        // One instance runs one call at a time, so nothing else can be in flight.
+        Start::Wait => Err(proto::Error::new(
+            ErrorKind::Service,
+            None,
+            "internal error: a token fetch was left in flight; please report this",
+        )),
     }
 }
 

@@ -16,7 +16,9 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-pub use self::azmi::identity::types::{AccessToken, Error, ErrorInfo, IdentitySelector, Source};
+pub use self::azmi::identity::types::{
+    AccessToken, Error, ErrorInfo, IdentitySelector, Source, TokenRequest,
+};
 
 impl Source {
     /// The stable machine name (`imds`, `app_service`, …), as in the CLI's JSON.

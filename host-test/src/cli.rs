@@ -1,7 +1,7 @@
 //! The `azmi` command line (design.md, "The azmi CLI contract"): `token`, `emulator`, `demo`,
 //! and `serve` for the Spin example.
 
-use crate::bindings::{AccessToken, Error as TokenError, IdentitySelector};
+use crate::bindings::{AccessToken, Error as TokenError, IdentitySelector, TokenRequest};
 use crate::egress::{Allowlist, Egress};
 use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::host::{GuestConfig, Host};
@@ -84,7 +84,8 @@ struct TokenArgs {
     /// Call get-token this many times on the same instance (the cache serves repeats).
     #[arg(long, default_value_t = 1)]
     repeat: u32,
-    /// Probe IMDS availability first (for credential chains).
+    /// Probe IMDS first (1 s, no retries) so a machine without a managed identity answers in
+    /// milliseconds (for credential chains).
     #[arg(long)]
     probe: bool,
 }
@@ -153,11 +154,6 @@ pub fn main() -> i32 {
 }
 
 async fn token(args: TokenArgs) -> anyhow::Result<i32> {
-    if args.probe {
-        eprintln!(
-            "azmi: --probe: the IMDS probe is not implemented in this version; requesting directly"
-        );
-    }
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| is_managed_identity_variable(k))
         .collect();
@@ -169,10 +165,18 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     }
     let host = Host::new()?;
     let mut guest = host.instantiate(config).await?;
-    let selector = args.identity.selector();
+    let request = TokenRequest {
+        scope: args.scope.clone(),
+        identity: args.identity.selector(),
+        force_refresh: false,
+        claims: None,
+        client_capabilities: Vec::new(),
+        timeout_ms: None,
+        probe: args.probe,
+    };
     let mut exit = 0;
     for _ in 0..args.repeat {
-        let result = guest.get_token(&args.scope, &selector).await?;
+        let result = guest.get_token_with(&request).await?;
         if let Err(e) = print_result(&result) {
             exit = if exit == 0 { e } else { exit };
         }
@@ -272,6 +276,7 @@ async fn demo() -> anyhow::Result<i32> {
                 authorities,
             },
             preopens: Vec::new(),
+            tokio_clock: false,
         })
         .await?;
     let result = guest

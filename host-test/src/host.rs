@@ -1,7 +1,9 @@
 //! The wasmtime host: compiles the embedded component once and instantiates it with a
 //! managed-identity-only environment, read-only preopens and an egress policy.
 
-use crate::bindings::{AccessToken, Error, IdentitySelector, ManagedIdentity, ManagedIdentityPre};
+use crate::bindings::{
+    AccessToken, Error, IdentitySelector, ManagedIdentity, ManagedIdentityPre, TokenRequest,
+};
 use crate::egress::{Egress, Hooks, Refused};
 use azmi::proto::is_managed_identity_variable;
 use std::path::PathBuf;
@@ -32,6 +34,10 @@ pub struct GuestConfig {
     pub egress: Egress,
     /// `(host directory, guest path)` pairs, preopened read-only.
     pub preopens: Vec<(PathBuf, String)>,
+    /// Give the guest a wall clock that follows tokio's clock, so a test runtime started
+    /// paused runs the guest's retry back-off in virtual time (wasmtime-wasi already sleeps
+    /// on tokio timers).
+    pub tokio_clock: bool,
 }
 
 impl GuestConfig {
@@ -55,6 +61,7 @@ impl GuestConfig {
             env,
             egress,
             preopens,
+            tokio_clock: false,
         }
     }
 }
@@ -100,6 +107,9 @@ impl Host {
         {
             wasi.env(k, v);
         }
+        if config.tokio_clock {
+            wasi.wall_clock(TokioWallClock::new());
+        }
         for (dir, guest_path) in &config.preopens {
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadOnly)?;
         }
@@ -140,6 +150,17 @@ impl Guest {
             .await
     }
 
+    /// Calls `get-token-with`.
+    pub async fn get_token_with(
+        &mut self,
+        request: &TokenRequest,
+    ) -> wasmtime::Result<Result<AccessToken, Error>> {
+        self.bindings
+            .azmi_identity_credential()
+            .call_get_token_with(&mut self.store, request)
+            .await
+    }
+
     /// Destinations the host refused for this guest.
     pub fn refused(&self) -> Vec<Refused> {
         self.refused.lock().unwrap().clone()
@@ -170,5 +191,34 @@ impl WasiHttpView for GuestState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+/// A wall clock that starts at the real time and then advances with `tokio::time` (paused
+/// in tests, so back-off sleeps take no real time).
+struct TokioWallClock {
+    start: std::time::Duration,
+    origin: tokio::time::Instant,
+}
+
+impl TokioWallClock {
+    fn new() -> Self {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self {
+            start,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for TokioWallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        self.start + self.origin.elapsed()
     }
 }

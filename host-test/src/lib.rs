@@ -10,6 +10,6 @@ pub mod emulator;
 pub mod host;
 pub mod serve;
 
-pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source};
+pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source, TokenRequest};
 pub use egress::{Allowlist, Egress};
 pub use host::{COMPONENT, Guest, GuestConfig, Host};

@@ -9,6 +9,7 @@ use super::files::{FileError, FileErrorKind, FileRead};
 use super::http::{Header, HttpRequest, HttpResponse, TransportError, TransportErrorKind};
 use super::request::workload_body;
 use super::response::{Echo, classify_failure, parse_token};
+use super::retry::{Jitter, RetryPolicy, retry_after_ms};
 use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
@@ -61,6 +62,8 @@ pub(crate) enum Flow {
 /// Where the fetch is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Stage {
+    /// Waiting for the answer to the IMDS availability probe (§14 rule 23).
+    Probe,
     /// Waiting for the token response.
     Token,
     /// Arc: waiting for the 401 challenge.
@@ -99,6 +102,36 @@ pub struct Acquisition {
     assertion_read: Option<(Secret, UnixMillis)>,
     /// Secret values that must never appear in a message (service text can echo them).
     secrets: Vec<Secret>,
+    /// The source's retry rules (§8, §14 rules 17–20).
+    policy: RetryPolicy,
+    /// Retries done so far.
+    retries: u32,
+    /// Jitter, seeded from the host's randomness.
+    jitter: Jitter,
+    /// The whole fetch, retries included, gives up at this instant.
+    call_deadline: UnixMillis,
+    /// Waiting until then before retrying.
+    retry_at: Option<UnixMillis>,
+    /// The wait a failed final response asked for (429/5xx with `Retry-After`), for the
+    /// credential's throttle memory (§14 rule 22).
+    throttle_ms: Option<u64>,
+    /// The availability probe to send before the token request, if any.
+    probe: Option<HttpRequest>,
+    /// The probe got an answer (any HTTP response): IMDS is there.
+    probe_answered: bool,
+    /// The cached token this fetch refreshes, served if the refresh fails (§14 rule 27).
+    refreshing: Option<AccessToken>,
+}
+
+/// Per-fetch settings from the credential.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    /// Give up at this instant, retries included.
+    pub call_deadline: UnixMillis,
+    /// Seeds the jitter.
+    pub seed: u64,
+    /// Send this probe first.
+    pub probe: Option<HttpRequest>,
 }
 
 impl Acquisition {
@@ -108,6 +141,7 @@ impl Acquisition {
         request: HttpRequest,
         endpoint_variable: &str,
         flow: Flow,
+        options: Options,
     ) -> Self {
         let endpoint = format!(
             "{}://{} ({endpoint_variable})",
@@ -120,6 +154,7 @@ impl Acquisition {
             .filter(|h| h.sensitive)
             .map(|h| Secret(h.value.clone()))
             .collect();
+        let key_source = key.source;
         let mut acquisition = Self {
             key,
             selector,
@@ -133,12 +168,25 @@ impl Acquisition {
             answered_before: false,
             assertion_read: None,
             secrets,
+            policy: *key_policy(&key_source),
+            retries: 0,
+            jitter: Jitter::new(options.seed),
+            call_deadline: options.call_deadline,
+            retry_at: None,
+            throttle_ms: None,
+            probe: options.probe,
+            probe_answered: false,
+            refreshing: None,
         };
         acquisition.begin();
         acquisition
     }
 
     fn begin(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            self.send(probe, Stage::Probe);
+            return;
+        }
         match &self.flow {
             Flow::Single => self.send(self.request.clone(), Stage::Token),
             Flow::Arc => self.send(self.request.clone(), Stage::ArcChallenge),
@@ -158,6 +206,17 @@ impl Acquisition {
                 }));
             }
         }
+    }
+
+    /// Marks this fetch as the proactive refresh of `token` (still usable).
+    pub(crate) fn refreshing(mut self, token: Option<AccessToken>) -> Self {
+        self.refreshing = token;
+        self
+    }
+
+    /// The token this fetch refreshes, if it is a proactive refresh.
+    pub(crate) fn refreshing_token(&self) -> Option<&AccessToken> {
+        self.refreshing.as_ref()
     }
 
     /// Marks that the source already issued a token to this credential (see §7.3).
@@ -194,16 +253,36 @@ impl Acquisition {
         let action = self.next.take()?;
         if let Action::Send(request) = &action {
             let t = request.timeouts;
-            self.deadline = Some(now.plus_millis(
+            let attempt = now.plus_millis(
                 t.connect_ms + t.first_byte_ms + t.between_bytes_ms + DEADLINE_SLACK_MS,
-            ));
+            );
+            self.deadline = Some(attempt.min(self.call_deadline.max(now.plus_millis(1))));
         }
         Some(action)
     }
 
-    /// When the core wants `handle_timeout` called, if ever.
+    /// When the core wants `handle_timeout` called, if ever: the retry time while waiting to
+    /// retry, else the in-flight request's deadline.
     pub fn poll_timeout(&self) -> Option<UnixMillis> {
-        self.outcome.is_none().then_some(self.deadline).flatten()
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.retry_at.or(self.deadline)
+    }
+
+    /// Retries done so far.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The probe got an answer, so IMDS is there (the credential stops probing).
+    pub(crate) fn probe_answered(&self) -> bool {
+        self.probe_answered
+    }
+
+    /// The server's requested wait of a final 429/5xx, for the throttle memory.
+    pub(crate) fn throttle_ms(&self) -> Option<u64> {
+        self.throttle_ms
     }
 
     /// The finished result, once there is one (taken once).
@@ -221,6 +300,22 @@ impl Acquisition {
         let source = self.key.source;
         let success = (200..300).contains(&response.status);
         match self.stage {
+            // §14 rule 23: any HTTP answer means IMDS is there, except a proxy's
+            // "unreachable" 403 (Docker Desktop).
+            Stage::Probe => {
+                let unreachable = response.status == 403
+                    && String::from_utf8_lossy(&response.body).contains("unreachable");
+                if unreachable {
+                    self.finish(Err(Error::new(
+                        ErrorKind::Unavailable,
+                        Some(source),
+                        format!("IMDS: the availability probe of {} was answered by a proxy (403 unreachable); no managed identity is reachable here", self.endpoint),
+                    )));
+                } else {
+                    self.probe_answered = true;
+                    self.begin();
+                }
+            }
             // §9.1: the challenge names the key file; validate before asking to read it.
             Stage::ArcChallenge if response.status == 401 => {
                 match arc::key_path(response.header("www-authenticate")) {
@@ -252,7 +347,12 @@ impl Acquisition {
                     ..response
                 };
                 let error = classify_failure(source, &self.selector, &self.key.resource, &response);
-                self.finish(Err(error));
+                if self.policy.retries_status(response.status) {
+                    let wait = retry_after_ms(&response, now);
+                    self.retry_or_finish(now, error, wait);
+                } else {
+                    self.finish(Err(error));
+                }
             }
         }
     }
@@ -300,6 +400,26 @@ impl Acquisition {
         }
         let source = self.key.source;
         let endpoint = &self.endpoint;
+        if self.stage == Stage::Probe {
+            // §14 rule 23: no retries; no answer means no managed identity here.
+            let message = format!(
+                "IMDS: the availability probe got no answer from {endpoint}: {}; no managed identity is reachable here",
+                error.detail
+            );
+            self.finish(Err(Error::new(ErrorKind::Unavailable, Some(source), message)));
+            return;
+        }
+        // §14 rule 20: retry timeouts and broken connections. A connection that cannot even
+        // be made (refused, unresolvable, connect timeout) to a source that never answered
+        // proves nothing listens there: waiting 90 s for it helps nobody (deliberate; Go and
+        // Python retry it, which is why their "no managed identity" answer takes seconds).
+        let retryable = match error.kind {
+            TransportErrorKind::Timeout | TransportErrorKind::Other => true,
+            TransportErrorKind::ConnectionRefused
+            | TransportErrorKind::Dns
+            | TransportErrorKind::ConnectTimeout => self.answered_before,
+            _ => false,
+        };
         let (kind, message) = match error.kind {
             TransportErrorKind::ResponseTooLarge => (
                 ErrorKind::InvalidResponse,
@@ -339,12 +459,28 @@ impl Acquisition {
                 ),
             ),
         };
-        self.finish(Err(Error::new(kind, Some(source), message)));
+        let error = Error::new(kind, Some(source), message);
+        if retryable {
+            self.retry_or_finish(now, error, None);
+        } else {
+            self.finish(Err(error));
+        }
     }
 
-    /// Time passed; gives up when the deadline is reached.
+    /// Time passed: retries when the retry time has come; gives up when a request's deadline
+    /// is reached.
     pub fn handle_timeout(&mut self, now: UnixMillis) {
-        if self.outcome.is_some() || self.deadline.is_none_or(|d| now < d) {
+        if self.outcome.is_some() {
+            return;
+        }
+        if let Some(at) = self.retry_at {
+            if now >= at {
+                self.retry_at = None;
+                self.begin();
+            }
+            return;
+        }
+        if self.deadline.is_none_or(|d| now < d) {
             return;
         }
         let source = self.key.source;
@@ -376,6 +512,35 @@ impl Acquisition {
             }
             Some(_) => true,
         }
+    }
+
+    /// Schedules the next attempt after a retryable failure, or gives up with `error` when the
+    /// retries or the call's deadline are used up. The wait is the policy's jittered backoff,
+    /// or the server's `Retry-After` when longer (never shorter, §14 rule 19).
+    fn retry_or_finish(&mut self, now: UnixMillis, mut error: Error, server_wait: Option<u64>) {
+        let next = self.retries + 1;
+        let attempts = next;
+        if next > self.policy.max_retries {
+            error.append(&format!(" (gave up after {attempts} attempts)"));
+            self.throttle_ms = server_wait;
+            self.finish(Err(error));
+            return;
+        }
+        let backoff = self.policy.backoff_ms(next, self.jitter.next_u64());
+        let wait = backoff.max(server_wait.unwrap_or(0));
+        let at = now.plus_millis(wait);
+        if at >= self.call_deadline {
+            error.append(&format!(
+                " (gave up after {attempts} attempts: the next one would pass the call's deadline)"
+            ));
+            self.throttle_ms = server_wait;
+            self.finish(Err(error));
+            return;
+        }
+        self.retries = next;
+        self.retry_at = Some(at);
+        self.deadline = None;
+        self.next = None;
     }
 
     fn send(&mut self, request: HttpRequest, stage: Stage) {
@@ -487,6 +652,7 @@ impl Acquisition {
 
     fn finish(&mut self, outcome: Result<AccessToken, Error>) {
         self.deadline = None;
+        self.retry_at = None;
         self.next = None;
         let outcome = outcome.map_err(|mut error| {
             for secret in &self.secrets {
@@ -496,4 +662,9 @@ impl Acquisition {
         });
         self.outcome = Some(outcome);
     }
+}
+
+/// The retry rules of `source` (from the source table).
+fn key_policy(source: &Source) -> &'static RetryPolicy {
+    source.spec().retry
 }

@@ -126,6 +126,11 @@ impl Error {
         self.correlation_id.as_deref()
     }
 
+    /// Adds `text` to the message.
+    pub(crate) fn append(&mut self, text: &str) {
+        self.message.push_str(text);
+    }
+
     /// Replaces every occurrence of `secret` in the message (service text can echo a
     /// request's secret back). Values shorter than 4 characters are left alone.
     pub(crate) fn redact(&mut self, secret: &str) {

@@ -152,8 +152,10 @@ impl HttpResponse {
 pub enum TransportErrorKind {
     /// Nothing listens there (connection refused, unreachable).
     ConnectionRefused,
-    /// Connect or response timed out.
+    /// No response in time after connecting.
     Timeout,
+    /// The connection could not be made in time.
+    ConnectTimeout,
     /// The name did not resolve.
     Dns,
     /// TLS failed (certificate, handshake).

@@ -19,6 +19,7 @@ mod files;
 mod http;
 mod request;
 mod response;
+mod retry;
 mod scope;
 mod selector;
 mod source;
@@ -32,8 +33,8 @@ mod tests;
 
 pub use acquisition::{Acquisition, Action};
 pub use arc::{ARC_KEY_DIR, ARC_KEY_MAX_BYTES};
-pub use cache::{CacheKey, MAX_ENTRIES};
-pub use client::{ManagedIdentity, Start};
+pub use cache::{CacheKey, Lookup, MAX_ENTRIES, REFRESH_RETRY_MS};
+pub use client::{ManagedIdentity, Start, TokenRequest};
 pub use detect::{
     ARC_DEFAULT_ENDPOINT, DEFAULT_AUTHORITY_HOST, Detection, IMDS_BASE, IMDS_PATH, detect,
     normalize_thumbprint,
@@ -46,6 +47,10 @@ pub use http::{
     TransportErrorKind,
 };
 pub use response::ServiceError;
+pub use retry::{
+    DEFAULT_CALL_DEADLINE_MS, Growth, IMDS_RETRY, LOCAL_RETRY, NO_404_RETRY, RETRY_AFTER_CAP_MS,
+    RetryPolicy, parse_http_date,
+};
 pub use scope::{DEFAULT_SUFFIX, resource_from_scope};
 pub use selector::{IdentitySelector, SelectorKind};
 pub use source::{SOURCES, SelectorParams, Source, SourceSpec, Timeouts};

@@ -1,6 +1,7 @@
 //! The managed-identity sources and their protocol facts, in one table.
 
 use super::http::Method;
+use super::retry::{IMDS_RETRY, LOCAL_RETRY, NO_404_RETRY, RetryPolicy};
 use super::selector::SelectorKind;
 
 /// A managed-identity source: the hosting environment's token endpoint (§1).
@@ -84,6 +85,8 @@ pub struct SourceSpec {
     pub metadata_header: bool,
     /// Per-attempt timeouts.
     pub timeouts: Timeouts,
+    /// Which failures are retried, and how (§8, §14 rules 17–18).
+    pub retry: &'static RetryPolicy,
 }
 
 /// IMDS: Python's 2 s connect timeout (§8.9); link-local connects are sub-millisecond.
@@ -124,6 +127,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: None,
         metadata_header: true,
         timeouts: IMDS_TIMEOUTS,
+        retry: &IMDS_RETRY,
     },
     // §4.2, §5: object_id as all current MSALs send (docs alias principal_id), mi_res_id.
     SourceSpec {
@@ -142,6 +146,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: Some("X-IDENTITY-HEADER"),
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &LOCAL_RETRY,
     },
     // §4.3: `clientid` only; object/resource ids are refused, not silently dropped (MSAL Python).
     SourceSpec {
@@ -160,6 +165,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: Some("secret"),
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &LOCAL_RETRY,
     },
     // §4.3: same wire as 2017; system-assigned sends clientid=$DEFAULT_IDENTITY_CLIENT_ID.
     SourceSpec {
@@ -178,6 +184,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: Some("secret"),
         metadata_header: true,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &LOCAL_RETRY,
     },
     // §4.4: form POST, no api-version, system identity only.
     SourceSpec {
@@ -192,6 +199,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: None,
         metadata_header: true,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &LOCAL_RETRY,
     },
     // §4.5, §9.4: Arc ignores mi_res_id, so resource ids go as msi_res_id.
     SourceSpec {
@@ -210,6 +218,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: None,
         metadata_header: true,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &LOCAL_RETRY,
     },
     // §4.6: identity fixed by the cluster; sending a selector returns the wrong identity (msal-node).
     SourceSpec {
@@ -224,6 +233,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: Some("Secret"),
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &NO_404_RETRY,
     },
     // §10.3: the client id is a form field of the Entra request; no object/resource ids.
     SourceSpec {
@@ -242,6 +252,7 @@ pub const SOURCES: [SourceSpec; 8] = [
         secret_header: None,
         metadata_header: false,
         timeouts: LOCAL_TIMEOUTS,
+        retry: &NO_404_RETRY,
     },
 ];
 

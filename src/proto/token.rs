@@ -14,6 +14,8 @@ pub struct AccessToken {
     token: String,
     expires_on: u64,
     refresh_on: u64,
+    /// Treated as expired from here on (unix seconds).
+    usable_until: u64,
     source: Source,
 }
 
@@ -28,17 +30,26 @@ impl AccessToken {
         source: Source,
     ) -> Self {
         let received = received_at.as_secs();
+        let lifetime = expires_on.saturating_sub(received);
+        // §14 rule 25's 5 minutes; a token that lives less than 20 minutes keeps its last
+        // quarter instead, so a 1-minute token is served for 45 s rather than refetched on
+        // every call (the request storm msal-node causes with "expired at issue" tokens).
+        let usable_until = expires_on - EXPIRY_MARGIN_SECS.min(lifetime / 4);
+        // §14 rule 26, never earlier than half the lifetime (short tokens) and never after
+        // the token stops being usable.
         let refresh_on = match refresh_in {
-            Some(r) => received.saturating_add(r).min(expires_on),
-            None if expires_on.saturating_sub(received) >= HALF_LIFE_THRESHOLD_SECS => {
-                received + (expires_on - received) / 2
-            }
-            None => expires_on.saturating_sub(EXPIRY_MARGIN_SECS).max(received),
-        };
+            Some(r) => received.saturating_add(r),
+            None if lifetime >= HALF_LIFE_THRESHOLD_SECS => received + lifetime / 2,
+            None => expires_on
+                .saturating_sub(EXPIRY_MARGIN_SECS)
+                .max(received + lifetime / 2),
+        }
+        .min(usable_until);
         Self {
             token,
             expires_on,
             refresh_on,
+            usable_until,
             source,
         }
     }
@@ -68,9 +79,20 @@ impl AccessToken {
         self.source
     }
 
-    /// Usable at `now`: more than [`EXPIRY_MARGIN_SECS`] before expiry.
+    /// Usable at `now`: more than [`EXPIRY_MARGIN_SECS`] before expiry (or, for tokens
+    /// living under 20 minutes, before their last quarter).
     pub fn is_fresh(&self, now: UnixMillis) -> bool {
-        now < UnixMillis::from_secs(self.expires_on.saturating_sub(EXPIRY_MARGIN_SECS))
+        now < UnixMillis::from_secs(self.usable_until)
+    }
+
+    /// When the cache stops serving it, unix seconds.
+    pub fn usable_until(&self) -> u64 {
+        self.usable_until
+    }
+
+    /// A proactive refresh is due at `now` (§14 rule 26).
+    pub fn refresh_due(&self, now: UnixMillis) -> bool {
+        now >= UnixMillis::from_secs(self.refresh_on)
     }
 }
 

@@ -204,6 +204,7 @@ async fn arc_detected_by_the_agent_binary_uses_the_default_endpoint() {
                 (agent.0.clone(), "/opt/azcmagent/bin".into()),
                 (keys.0.clone(), "/var/opt/azcmagent/tokens".into()),
             ],
+            tokio_clock: false,
         })
         .await
         .unwrap();

@@ -266,3 +266,24 @@ async fn cli_https_endpoint_trusts_ssl_cert_file() {
     assert_eq!(lines(&output)[0]["source"], "app_service");
     assert_eq!(emulator.token_requests(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_probe_without_managed_identity_is_unavailable() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let env = [(
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        format!("http://127.0.0.1:{port}"),
+    )];
+    let (output, elapsed) = azmi(&["token", "--scope", SCOPE, "--probe"], &env).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let line = &lines(&output)[0];
+    assert_eq!(line["error"], "credential_unavailable");
+    assert!(
+        line["message"].as_str().unwrap().contains("probe"),
+        "{line}"
+    );
+    eprintln!("azmi token --probe, no managed identity: whole CLI run {elapsed:?}");
+}

@@ -7,5 +7,6 @@ mod arc;
 mod cli;
 mod component;
 mod imds;
+mod retry;
 mod sources;
 mod util;

@@ -50,6 +50,7 @@ pub async fn rig_full(
                 authorities,
             },
             preopens,
+            tokio_clock: true,
         })
         .await
         .expect("instantiating the component");

@@ -500,6 +500,7 @@ impl Scenario {
         match self.start() {
             Ok(Start::Fetch(acquisition)) => *acquisition,
             Ok(Start::Cached(token)) => panic!("expected a fetch, got cached {token:?}"),
+            Ok(Start::Wait) => panic!("expected a fetch, got wait"),
             Err(e) => panic!("expected a fetch, got {:?}: {e}", e.kind()),
         }
     }
@@ -560,6 +561,7 @@ impl Scenario {
                 let outcome = drive(&mut acquisition, io);
                 self.identity.complete(io.now(), &acquisition, outcome)
             }
+            Start::Wait => panic!("nothing else is in flight in a scenario"),
         }
     }
 }
