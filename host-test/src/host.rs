@@ -114,12 +114,7 @@ impl Host {
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadOnly)?;
         }
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let state = GuestState {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: Hooks::new(config.egress, refused.clone()),
-        };
+        let state = GuestState::new(wasi.build(), Hooks::new(config.egress, refused.clone()));
         let mut store = Store::new(self.engine(), state);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Guest {
@@ -167,12 +162,25 @@ impl Guest {
     }
 }
 
-/// Store data: WASI, wasi:http and the egress hooks.
+/// Store data: WASI, wasi:http and the egress hooks (for `azmi.wasm` and for the components
+/// `azmi serve` runs).
 pub struct GuestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: Hooks,
+}
+
+impl GuestState {
+    /// Store data with `wasi` and the egress `hooks`.
+    pub fn new(wasi: WasiCtx, hooks: Hooks) -> Self {
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks,
+        }
+    }
 }
 
 impl WasiView for GuestState {

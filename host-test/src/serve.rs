@@ -3,6 +3,7 @@
 //! for its outbound requests.
 
 use crate::egress::{Egress, Hooks, Refused};
+use crate::host::GuestState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -14,14 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What every instance gets.
 #[derive(Clone)]
@@ -35,7 +36,7 @@ pub struct ServeConfig {
 /// A compiled `wasi:http/proxy` component, ready to serve.
 #[derive(Clone)]
 pub struct Server {
-    pre: ProxyPre<ServeState>,
+    pre: ProxyPre<GuestState>,
     config: Arc<ServeConfig>,
 }
 
@@ -105,12 +106,10 @@ impl Server {
             wasi.env(name, value);
         }
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let state = ServeState {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: Hooks::new(self.config.egress.clone(), refused.clone()),
-        };
+        let state = GuestState::new(
+            wasi.build(),
+            Hooks::new(self.config.egress.clone(), refused.clone()),
+        );
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -160,31 +159,4 @@ fn plain(status: u16, text: &str) -> hyper::Response<HyperOutgoingBody> {
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response
-}
-
-/// Store data for one request: WASI, wasi:http and the egress hooks.
-struct ServeState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: Hooks,
-}
-
-impl WasiView for ServeState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for ServeState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
 }

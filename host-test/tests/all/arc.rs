@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use azmi_host_test::emulator::{ArcTamper, Config};
-use azmi_host_test::{IdentitySelector, Source, TokenError};
+use azmi_host_test::{IdentitySelector, Source};
 
 struct ArcRig {
     rig: Rig,
@@ -42,14 +42,9 @@ fn tamper_name(t: &ArcTamper) -> &'static str {
 async fn refused(arc: &mut ArcRig, requests: usize, secret_on_disk: Option<&str>) -> String {
     let error = arc
         .rig
-        .guest
-        .get_token(VAULT_SCOPE, &IdentitySelector::SystemAssigned)
-        .await
-        .unwrap()
-        .unwrap_err();
-    let TokenError::AuthenticationFailed(info) = &error else {
-        panic!("expected authentication_failed: {error:?}")
-    };
+        .error(VAULT_SCOPE, &IdentitySelector::SystemAssigned)
+        .await;
+    let info = failed(&error);
     assert_eq!(info.source, Some(Source::AzureArc));
     assert_eq!(
         arc.rig.emulator.requests().len(),
@@ -170,14 +165,9 @@ async fn arc_old_agent_that_ignores_user_assigned_fails_closed() {
     let ua = Config::default().user_assigned[0].clone();
     let error = arc
         .rig
-        .guest
-        .get_token(VAULT_SCOPE, &IdentitySelector::ClientId(ua.client_id))
-        .await
-        .unwrap()
-        .unwrap_err();
-    let TokenError::AuthenticationFailed(info) = &error else {
-        panic!("{error:?}")
-    };
+        .error(VAULT_SCOPE, &IdentitySelector::ClientId(ua.client_id))
+        .await;
+    let info = failed(&error);
     assert!(info.message.contains("did not confirm"), "{}", info.message);
 }
 

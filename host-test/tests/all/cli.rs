@@ -105,10 +105,7 @@ async fn cli_token_app_service() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_closed_port_fails_fast_with_typed_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::util::closed_port();
     let env = [(
         "AZURE_POD_IDENTITY_AUTHORITY_HOST",
         format!("http://127.0.0.1:{port}"),
@@ -269,10 +266,7 @@ async fn cli_https_endpoint_trusts_ssl_cert_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_probe_without_managed_identity_is_unavailable() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::util::closed_port();
     let env = [(
         "AZURE_POD_IDENTITY_AUTHORITY_HOST",
         format!("http://127.0.0.1:{port}"),

@@ -83,14 +83,9 @@ async fn persistent_500_gives_up_with_the_last_status() {
     let mut rig = rig(&app_service_env("emulator-identity-header")).await;
     rig.emulator.push_fault(status(500, 10, None));
     let error = rig
-        .guest
-        .get_token(VAULT_SCOPE, &IdentitySelector::SystemAssigned)
-        .await
-        .unwrap()
-        .unwrap_err();
-    let TokenError::AuthenticationFailed(info) = &error else {
-        panic!("{error:?}")
-    };
+        .error(VAULT_SCOPE, &IdentitySelector::SystemAssigned)
+        .await;
+    let info = failed(&error);
     assert_eq!(info.status, Some(500));
     assert!(
         info.message.contains("gave up after 4 attempts"),
@@ -134,10 +129,7 @@ async fn throttled_answer_is_remembered_for_its_retry_after() {
 /// network egress, the call itself timed.
 #[tokio::test(flavor = "multi_thread")]
 async fn probe_on_a_closed_port_answers_unavailable_fast() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let env = vec![(
         "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
         format!("http://127.0.0.1:{port}"),

@@ -1,7 +1,10 @@
 //! Shared rig: one compiled host per test binary, in-memory routing to the emulator.
 
+use azmi_host_test::bindings::ErrorInfo;
 use azmi_host_test::emulator::{Config, Emulator, Request};
-use azmi_host_test::{Allowlist, Egress, Guest, GuestConfig, Host};
+use azmi_host_test::{
+    AccessToken, Allowlist, Egress, Guest, GuestConfig, Host, IdentitySelector, TokenError,
+};
 use std::sync::OnceLock;
 
 /// Where tests pretend the emulator lives (served in memory, never a socket).
@@ -18,6 +21,47 @@ pub fn host() -> &'static Host {
 pub struct Rig {
     pub emulator: Emulator,
     pub guest: Guest,
+}
+
+impl Rig {
+    /// A token for `scope` and `selector`, or a panic naming the error.
+    pub async fn token(&mut self, scope: &str, selector: &IdentitySelector) -> AccessToken {
+        let result = self.guest.get_token(scope, selector).await.unwrap();
+        result.unwrap_or_else(|e| panic!("expected a token: {e:?}"))
+    }
+
+    /// The error for `scope` and `selector`, or a panic if a token came back.
+    pub async fn error(&mut self, scope: &str, selector: &IdentitySelector) -> TokenError {
+        let result = self.guest.get_token(scope, selector).await.unwrap();
+        match result {
+            Ok(_) => panic!("expected an error, got a token"),
+            Err(error) => error,
+        }
+    }
+}
+
+/// The details of an `authentication-failed` error (panics on any other class).
+#[track_caller]
+pub fn failed(error: &TokenError) -> &ErrorInfo {
+    match error {
+        TokenError::AuthenticationFailed(info) => info,
+        other => panic!("expected authentication_failed: {other:?}"),
+    }
+}
+
+/// The details of a `credential-unavailable` error (panics on any other class).
+#[track_caller]
+pub fn unavailable(error: &TokenError) -> &ErrorInfo {
+    match error {
+        TokenError::CredentialUnavailable(info) => info,
+        other => panic!("expected credential_unavailable: {other:?}"),
+    }
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 /// A fresh guest whose HTTP reaches only `EMU`, served by a fresh emulator.

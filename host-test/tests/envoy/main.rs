@@ -1,0 +1,340 @@
+//! The Envoy auth filter (examples/envoy-filter) in a real Envoy 1.40, against the emulator
+//! on loopback ports: the emulator is both the managed-identity endpoint (Envoy cluster
+//! `imds`) and the upstream (`/echo` answers with the `authorization` header it got).
+//!
+//! Needs Envoy and the built filter: `just envoy` installs the one, builds the other and
+//! runs these tests; without Envoy they say so and pass.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
+
+mod client;
+mod rig;
+
+use azmi_host_test::emulator::{Config, Emulator, Fault};
+use client::{Connection, Reply, request};
+use rig::{Envoy, Listener, config, envoy_binary, filter_wasm};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+const VAULT: &str = r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds"}"#;
+
+/// False (with the reason printed) when Envoy is not installed; panics when the filter is
+/// not built.
+fn ready() -> bool {
+    let envoy = envoy_binary();
+    if !envoy.exists() {
+        eprintln!(
+            "SKIPPED: no Envoy at {} (install it with `just envoy`, or set AZMI_ENVOY)",
+            envoy.display()
+        );
+        return false;
+    }
+    let wasm = filter_wasm();
+    assert!(
+        wasm.exists(),
+        "{} is missing: build it with `just envoy` (or set AZMI_ENVOY_FILTER)",
+        wasm.display()
+    );
+    true
+}
+
+/// The emulator on an ephemeral loopback port, and its base URL.
+async fn emulator() -> (Emulator, u16, String) {
+    let emulator = Emulator::new(Config::default());
+    let (addr, _task) = emulator.serve(0).await.unwrap();
+    (emulator, addr.port(), format!("http://{addr}"))
+}
+
+fn with_filter(name: &'static str, configuration: &str, env: &[(&'static str, &str)]) -> Listener {
+    Listener {
+        name,
+        filter: Some((
+            configuration.to_string(),
+            env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        )),
+    }
+}
+
+/// The `authorization` header `/echo` saw.
+fn echoed_authorization(reply: &Reply) -> Option<String> {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["authorization"].as_str().map(str::to_string)
+}
+
+fn echo_requests(emulator: &Emulator) -> Vec<azmi_host_test::emulator::Request> {
+    emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/echo"))
+        .collect()
+}
+
+/// `count` requests at once, each on its own connection.
+async fn burst(addr: std::net::SocketAddr, prefix: &str, count: usize) -> Vec<Reply> {
+    let mut tasks = JoinSet::new();
+    for i in 0..count {
+        let path = format!("/echo/{prefix}-{i}");
+        tasks.spawn(async move { request(addr, "GET", &path, &[], "").await });
+    }
+    tasks.join_all().await
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Envoy and the built filter: run `just envoy`"]
+async fn every_request_through_the_filter_carries_the_token_of_one_token_request() {
+    if !ready() {
+        return;
+    }
+    let (emulator, port, url) = emulator().await;
+    let yaml = config(
+        &[
+            with_filter(
+                "with_filter",
+                VAULT,
+                &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &url)],
+            ),
+            Listener {
+                name: "no_filter",
+                filter: None,
+            },
+        ],
+        &[("upstream", port), ("imds", port)],
+        &filter_wasm(),
+    );
+    let envoy = Envoy::start(&yaml).await;
+    let addr = envoy.listener("with_filter");
+    assert_eq!(
+        emulator.token_requests(),
+        0,
+        "nothing is fetched before a request"
+    );
+
+    // Cold: 50 requests at once (and a POST with a body) all wait for the one token request.
+    let post = tokio::spawn(async move {
+        request(
+            addr,
+            "POST",
+            "/echo/post",
+            &[("content-type", "text/plain")],
+            &"x".repeat(10_000),
+        )
+        .await
+    });
+    let mut replies = burst(addr, "cold", 50).await;
+    let post = post.await.unwrap();
+    assert_eq!(post.json()["method"], "POST");
+    replies.push(post);
+    // Warm: 149 more, 10 at a time.
+    for wave in 0..15 {
+        let count = if wave == 14 { 9 } else { 10 };
+        replies.extend(burst(addr, &format!("warm{wave}"), count).await);
+    }
+    assert_eq!(replies.len(), 200);
+
+    let authorization = echoed_authorization(&replies[0]).expect("a bearer token upstream");
+    let token = authorization
+        .strip_prefix("Bearer ")
+        .expect("Bearer <token>");
+    let issued = emulator.issued(token).expect("minted by the emulator");
+    assert_eq!(issued.resource, "https://vault.azure.net");
+    for reply in &replies {
+        assert_eq!(
+            echoed_authorization(reply).as_deref(),
+            Some(authorization.as_str())
+        );
+    }
+    let upstream = echo_requests(&emulator);
+    assert_eq!(upstream.len(), 200);
+    assert!(
+        upstream
+            .iter()
+            .all(|r| r.header("authorization") == Some(authorization.as_str()))
+    );
+    assert_eq!(
+        emulator.token_requests(),
+        1,
+        "200 requests through Envoy, one token request"
+    );
+    let log = envoy.log();
+    assert!(
+        log.contains("token for https://vault.azure.net/.default from IMDS"),
+        "{log}"
+    );
+    assert!(!log.contains(token), "the token must never be logged");
+
+    // Latency with a warm cache, the same route with and without the filter, interleaved.
+    const ROUNDS: usize = 400;
+    let mut with = Connection::open(addr).await.unwrap();
+    let mut without = Connection::open(envoy.listener("no_filter")).await.unwrap();
+    let (mut with_samples, mut without_samples) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS + 20 {
+        let (reply, with_time) = with.send("GET", "/echo/latency", &[], "").await.unwrap();
+        assert_eq!(
+            echoed_authorization(&reply).as_deref(),
+            Some(authorization.as_str())
+        );
+        let (reply, without_time) = without.send("GET", "/echo/latency", &[], "").await.unwrap();
+        assert_eq!(echoed_authorization(&reply), None);
+        if round >= 20 {
+            with_samples.push(with_time);
+            without_samples.push(without_time);
+        }
+    }
+    assert_eq!(emulator.token_requests(), 1);
+    let (with_p50, without_p50) = (p50(with_samples), p50(without_samples));
+    eprintln!(
+        "envoy {}: 200 requests through the azmi filter -> {} token request; p50 over {ROUNDS} kept-alive requests with a cached token: {:.3} ms with the filter, {:.3} ms without (filter cost ≈ {:.3} ms)",
+        envoy_version(),
+        emulator.token_requests(),
+        ms(with_p50),
+        ms(without_p50),
+        ms(with_p50.saturating_sub(without_p50)),
+    );
+}
+
+fn envoy_version() -> String {
+    std::process::Command::new(envoy_binary())
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            // "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let (_, version) = text.split_once("version: ")?;
+            version.split('/').nth(1).map(str::to_string)
+        })
+        .unwrap_or_else(|| "(unknown version)".into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Envoy and the built filter: run `just envoy`"]
+async fn without_a_token_clients_get_a_503_json_and_the_upstream_sees_nothing() {
+    if !ready() {
+        return;
+    }
+    let (emulator, port, url) = emulator().await;
+    // A loopback port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed_url = format!("http://127.0.0.1:{closed}");
+    let arc_endpoint = format!("{url}/metadata/identity/oauth2/token");
+    let yaml = config(
+        &[
+            with_filter(
+                "failing",
+                r#"{"scope": "https://storage.azure.com/.default", "cluster": "imds", "timeout_ms": 2000}"#,
+                &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &url)],
+            ),
+            with_filter(
+                "unreachable",
+                r#"{"scope": "https://vault.azure.net/.default", "cluster": "closed"}"#,
+                &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &closed_url)],
+            ),
+            with_filter(
+                "arc",
+                VAULT,
+                &[
+                    ("IDENTITY_ENDPOINT", &arc_endpoint),
+                    ("IMDS_ENDPOINT", &url),
+                ],
+            ),
+            with_filter(
+                "allow",
+                r#"{"scope": "https://vault.azure.net/.default", "cluster": "closed", "fail_mode": "allow"}"#,
+                &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &closed_url)],
+            ),
+        ],
+        &[("upstream", port), ("imds", port), ("closed", closed)],
+        &filter_wasm(),
+    );
+    let envoy = Envoy::start(&yaml).await;
+
+    // The token endpoint answers 500 (retried by the core until the 2 s timeout_ms).
+    emulator.push_fault(Fault::Status {
+        status: 500,
+        times: 1_000,
+        retry_after: None,
+        body: None,
+    });
+    let start = Instant::now();
+    let replies = burst(envoy.listener("failing"), "failing", 10).await;
+    let waited = start.elapsed();
+    for reply in &replies {
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+        let body = reply.json();
+        assert_eq!(body["error"], "authentication_failed", "{body}");
+        assert_eq!(body["source"], "imds", "{body}");
+        assert_eq!(body["status"], 500, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("IMDS"), "{body}");
+    }
+    let token_requests = emulator.token_requests();
+    assert!(token_requests >= 1);
+    eprintln!(
+        "envoy: token endpoint answering 500 -> 10 clients got the 503 JSON after {:.0} ms, {token_requests} token request(s): {}",
+        ms(waited),
+        replies[0].body
+    );
+    assert!(
+        echo_requests(&emulator).is_empty(),
+        "the upstream saw nothing"
+    );
+
+    // Nothing listens at the managed-identity endpoint: "unavailable", naming why.
+    let reply = request(
+        envoy.listener("unreachable"),
+        "GET",
+        "/echo/unreachable",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["error"], "credential_unavailable", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("cluster \"closed\""), "{message}");
+    eprintln!("envoy: nothing at the endpoint -> {body}");
+
+    // Azure Arc needs a file proxy-wasm cannot read: refused before anything is sent.
+    let before = emulator.token_requests();
+    let reply = request(envoy.listener("arc"), "GET", "/echo/arc", &[], "").await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["error"], "credential_unavailable", "{body}");
+    assert_eq!(body["source"], "azure_arc", "{body}");
+    eprintln!("envoy: Azure Arc variables -> {body}");
+    assert_eq!(emulator.token_requests(), before, "nothing sent for Arc");
+    assert!(
+        echo_requests(&emulator).is_empty(),
+        "the upstream saw nothing"
+    );
+    let log = envoy.log();
+    assert!(
+        log.contains("no token can be had here"),
+        "logged at start:\n{log}"
+    );
+
+    // fail_mode allow: forwarded, without the client's own value for the header.
+    let reply = request(
+        envoy.listener("allow"),
+        "GET",
+        "/echo/allow",
+        &[("authorization", "Bearer client-supplied")],
+        "",
+    )
+    .await;
+    assert_eq!(echoed_authorization(&reply), None);
+    assert_eq!(echo_requests(&emulator).len(), 1);
+}
