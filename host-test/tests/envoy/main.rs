@@ -338,3 +338,156 @@ async fn without_a_token_clients_get_a_503_json_and_the_upstream_sees_nothing() 
     assert_eq!(echoed_authorization(&reply), None);
     assert_eq!(echo_requests(&emulator).len(), 1);
 }
+
+/// `envoy --mode validate` (which also loads the filter and runs its configuration) on `path`,
+/// from the repository root: whether it passed, and what Envoy printed.
+fn validate(path: &std::path::Path) -> (bool, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new(envoy_binary())
+        .current_dir(&root)
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "warn",
+            "-c",
+        ])
+        .arg(path)
+        .output()
+        .expect("running envoy --mode validate");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+#[ignore = "needs Envoy and the built filter: run `just envoy`"]
+fn the_shipped_configurations_load_and_a_bad_filter_configuration_is_refused() {
+    if !ready() {
+        return;
+    }
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/envoy-filter");
+    for file in ["envoy.yaml", "envoy-emulator.yaml"] {
+        let (ok, text) = validate(&example.join(file));
+        assert!(ok, "{file}: {text}");
+    }
+    // A typo in the plugin configuration: Envoy refuses to start, and the log says why.
+    let yaml = std::fs::read_to_string(example.join("envoy-emulator.yaml")).unwrap();
+    let bad = yaml.replace(r#""cluster": "imds""#, r#""clustr": "imds""#);
+    assert_ne!(bad, yaml);
+    let path = std::env::temp_dir().join(format!("azmi-envoy-bad-{}.yaml", std::process::id()));
+    std::fs::write(&path, bad).unwrap();
+    let (ok, text) = validate(&path);
+    let _ = std::fs::remove_file(&path);
+    assert!(!ok, "{text}");
+    assert!(text.contains("unknown field `clustr`"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Envoy and the built filter: run `just envoy`"]
+async fn app_service_variables_reach_the_filter_and_select_a_user_assigned_identity() {
+    if !ready() {
+        return;
+    }
+    let (emulator, port, url) = emulator().await;
+    let endpoint = format!("{url}/msi/token");
+    let client_id = Config::default().user_assigned[0].client_id.clone();
+    let configuration = format!(
+        r#"{{"scope": "https://storage.azure.com/.default", "cluster": "imds", "identity": {{"client_id": "{client_id}"}}, "header": "x-storage-token"}}"#
+    );
+    let yaml = config(
+        &[with_filter(
+            "app_service",
+            &configuration,
+            &[
+                ("IDENTITY_ENDPOINT", &endpoint),
+                ("IDENTITY_HEADER", "emulator-identity-header"),
+            ],
+        )],
+        &[("upstream", port), ("imds", port)],
+        &filter_wasm(),
+    );
+    let envoy = Envoy::start(&yaml).await;
+    let reply = request(
+        envoy.listener("app_service"),
+        "GET",
+        "/echo/storage",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let headers = reply.json()["headers"].clone();
+    let token = headers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pair| pair[0] == "x-storage-token")
+        .and_then(|pair| pair[1].as_str()?.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .expect("the configured header upstream");
+    let issued = emulator.issued(&token).expect("minted by the emulator");
+    assert_eq!(issued.client_id, client_id);
+    assert_eq!(issued.resource, "https://storage.azure.com");
+    let token_request = emulator
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/msi/token")
+        .expect("an App Service token request");
+    assert_eq!(
+        token_request.header("x-identity-header"),
+        Some("emulator-identity-header")
+    );
+    assert_eq!(
+        token_request.query_param("client_id"),
+        Some(client_id.as_str())
+    );
+    assert_eq!(emulator.token_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Envoy and the built filter: run `just envoy`"]
+async fn a_client_that_leaves_while_paused_does_not_disturb_the_others() {
+    if !ready() {
+        return;
+    }
+    let (emulator, port, url) = emulator().await;
+    let yaml = config(
+        &[with_filter(
+            "with_filter",
+            VAULT,
+            &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &url)],
+        )],
+        &[("upstream", port), ("imds", port)],
+        &filter_wasm(),
+    );
+    let envoy = Envoy::start(&yaml).await;
+    let addr = envoy.listener("with_filter");
+    // The token endpoint takes 500 ms: the first client gives up after 50 ms.
+    emulator.push_fault(Fault::Delay {
+        by: Duration::from_millis(500),
+        times: 1,
+    });
+    let leaver = tokio::time::timeout(
+        Duration::from_millis(50),
+        request(addr, "GET", "/echo/leaver", &[], ""),
+    )
+    .await;
+    assert!(leaver.is_err(), "paused behind the slow token request");
+    let stayer = request(addr, "GET", "/echo/stayer", &[], "").await;
+    assert!(echoed_authorization(&stayer).is_some());
+    let later = request(addr, "GET", "/echo/later", &[], "").await;
+    assert_eq!(echoed_authorization(&later), echoed_authorization(&stayer));
+    assert_eq!(emulator.token_requests(), 1);
+    let paths: Vec<String> = echo_requests(&emulator)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        paths,
+        ["/echo/stayer", "/echo/later"],
+        "the leaver never went upstream"
+    );
+    assert!(!envoy.log().contains("panicked"), "{}", envoy.log());
+}

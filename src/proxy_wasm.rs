@@ -1,0 +1,66 @@
+//! The Envoy auth filter (feature `proxy-wasm`, `wasm32-wasip1`): adds
+//! `Authorization: Bearer <token>` to each request, with tokens from the managed identity.
+//!
+//! A filter crate registers it from its entry point (see `examples/envoy-filter`):
+//!
+//! ```ignore
+//! proxy_wasm::main! {{ azmi::proxy_wasm::install(); }}
+//! ```
+//!
+//! How it works, per Envoy worker thread (each has its own VM, so its own root context):
+//!
+//! * The **root context** parses the plugin configuration ([`FilterConfig`]), reads the
+//!   managed-identity variables of the VM (Envoy's `vm_config.environment_variables`, which
+//!   Envoy passes as the WASI environment, so `std::env` sees them; proxy-wasm 0.2 has no
+//!   environment call of its own), and owns the [`TokenRoot`]: the token cache and the one
+//!   token request in flight.
+//! * A request that finds a fresh token gets the header and continues. One that finds none
+//!   pauses and registers with the root; the first such request wakes the root with a 1 ms
+//!   tick, and the root sends the token request with `dispatch_http_call` to the configured
+//!   cluster. Token requests are only ever sent from the root, so their responses come back
+//!   to it even when the request that triggered them is gone, and however many requests wait
+//!   there is one token request at a time.
+//! * When the fetch ends the root resumes every paused request with the header (or, when it
+//!   failed, sends each a local 503 with a JSON error, or forwards it without a token under
+//!   `fail_mode: allow`).
+//! * Ticks run only while the root has work: a fetch in flight (its deadline; backoff) or a
+//!   wake-up. An idle filter costs nothing. A request that finds the token past its
+//!   `refresh_on` still gets it and wakes the root, which refreshes in the background; a
+//!   failed refresh keeps the token until it expires.
+//! * proxy-wasm has no file access: Azure Arc and workload identity are refused with a clear
+//!   error, logged when the filter starts and returned to every request.
+//! * proxy-wasm has no random source: the request id is derived from the time and a counter
+//!   ([`token_root::seed`]); it only labels requests.
+//!
+//! The decisions live in host-call-free modules ([`config`], [`token_root`], [`call`]) that
+//! are unit-tested natively; `root` and `stream` only perform them. No host `Status` is
+//! unwrapped here (the proxy-wasm SDK itself panics on statuses it does not expect).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the adapter reads the VM environment; clippy.toml bans it for the sans-IO core only"
+)]
+
+pub mod call;
+pub mod config;
+pub mod token_root;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(feature = "proxy-wasm")]
+mod host;
+#[cfg(feature = "proxy-wasm")]
+mod root;
+#[cfg(feature = "proxy-wasm")]
+mod stream;
+
+pub use config::{DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig};
+pub use token_root::{LocalReply, TokenRoot, Verdict};
+
+/// Registers the filter's root context with the proxy-wasm SDK; call it from the module's
+/// entry point (`proxy_wasm::main!`).
+#[cfg(feature = "proxy-wasm")]
+pub fn install() {
+    ::proxy_wasm::set_log_level(::proxy_wasm::types::LogLevel::Info);
+    ::proxy_wasm::set_root_context(|context_id| Box::new(root::AuthRoot::new(context_id)));
+}

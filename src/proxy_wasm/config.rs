@@ -1,0 +1,176 @@
+//! The filter's plugin configuration: the JSON in Envoy's `configuration` field.
+
+use crate::proto::{Error, IdentitySelector, resource_from_scope};
+use serde::Deserialize;
+
+/// Header set when the configuration names none.
+pub const DEFAULT_HEADER: &str = "authorization";
+
+/// What to do with a request when no token can be had.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Answer locally with 503 and a JSON error; the upstream sees nothing (the default).
+    #[default]
+    Deny,
+    /// Forward the request without a token. The upstream then decides; use it only when the
+    /// upstream rejects unauthenticated requests itself, or when availability matters more
+    /// than the guarantee that every forwarded request carries this identity's token.
+    Allow,
+}
+
+/// A user-assigned identity, written `{"client_id": "…"}`, `{"object_id": "…"}` or
+/// `{"resource_id": "…"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityConfig {
+    /// By client (application) id.
+    ClientId(String),
+    /// By object (principal) id.
+    ObjectId(String),
+    /// By ARM resource id.
+    ResourceId(String),
+}
+
+/// The plugin configuration, e.g.
+/// `{"scope": "https://vault.azure.net/.default", "cluster": "imds"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// The one scope to get tokens for, e.g. `https://vault.azure.net/.default`.
+    pub scope: String,
+    /// The user-assigned identity; absent means system-assigned (or the platform default).
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+    /// The request header that gets `Bearer <token>`; an existing value is replaced.
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// The Envoy cluster that reaches the managed-identity endpoint the environment names
+    /// (e.g. `169.254.169.254:80` for IMDS).
+    pub cluster: String,
+    /// What to do when no token can be had.
+    #[serde(default)]
+    pub fail_mode: FailMode,
+    /// Timeout of one token request through Envoy, in milliseconds; by default the sum of the
+    /// source's connect, first-byte and between-bytes timeouts.
+    #[serde(default)]
+    pub timeout_ms: Option<u32>,
+}
+
+fn default_header() -> String {
+    DEFAULT_HEADER.to_string()
+}
+
+impl FilterConfig {
+    /// Parses and validates the plugin configuration.
+    pub fn parse(json: &[u8]) -> Result<Self, Error> {
+        let config: FilterConfig = serde_json::from_slice(json).map_err(|e| {
+            Error::invalid_argument(format!(
+                "the azmi filter configuration is not valid JSON for it ({e}); expected e.g. {{\"scope\": \"https://vault.azure.net/.default\", \"cluster\": \"imds\"}}"
+            ))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        resource_from_scope(&self.scope)?;
+        self.selector().validate()?;
+        if self.cluster.is_empty() {
+            return Err(Error::invalid_argument(
+                "the azmi filter configuration has an empty \"cluster\"; name the Envoy cluster of the managed-identity endpoint",
+            ));
+        }
+        let header_ok = !self.header.is_empty()
+            && self.header.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.!#$%&'*+^`|~".contains(&b)
+            });
+        if !header_ok {
+            return Err(Error::invalid_argument(format!(
+                "the azmi filter configuration's \"header\" {:?} is not a lower-case HTTP header name (e.g. \"authorization\")",
+                self.header
+            )));
+        }
+        if self.timeout_ms == Some(0) {
+            return Err(Error::invalid_argument(
+                "the azmi filter configuration's \"timeout_ms\" is 0; leave it out for the source's default",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The identity selector the core takes.
+    pub fn selector(&self) -> IdentitySelector {
+        match &self.identity {
+            None => IdentitySelector::SystemAssigned,
+            Some(IdentityConfig::ClientId(id)) => IdentitySelector::ClientId(id.clone()),
+            Some(IdentityConfig::ObjectId(id)) => IdentitySelector::ObjectId(id.clone()),
+            Some(IdentityConfig::ResourceId(id)) => IdentitySelector::ResourceId(id.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_the_defaults() {
+        let config = FilterConfig::parse(
+            br#"{"scope": "https://vault.azure.net/.default", "cluster": "imds"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.header, "authorization");
+        assert_eq!(config.fail_mode, FailMode::Deny);
+        assert_eq!(config.selector(), IdentitySelector::SystemAssigned);
+        assert_eq!(config.timeout_ms, None);
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let config = FilterConfig::parse(
+            br#"{"scope": "https://storage.azure.com/.default", "identity": {"client_id": "c1"},
+                 "header": "x-ms-token", "cluster": "mi", "fail_mode": "allow", "timeout_ms": 5000}"#,
+        )
+        .unwrap();
+        assert_eq!(config.selector(), IdentitySelector::ClientId("c1".into()));
+        assert_eq!(config.header, "x-ms-token");
+        assert_eq!(config.fail_mode, FailMode::Allow);
+        assert_eq!(config.timeout_ms, Some(5000));
+        let by_resource = FilterConfig::parse(
+            br#"{"scope": "s", "cluster": "c", "identity": {"resource_id": "/subscriptions/x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            by_resource.selector(),
+            IdentitySelector::ResourceId("/subscriptions/x".into())
+        );
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_a_reason() {
+        for (json, expected) in [
+            (&br#"{"cluster": "imds"}"#[..], "missing field `scope`"),
+            (br#"{"scope": "a b", "cluster": "imds"}"#, "whitespace"),
+            (br#"{"scope": "s", "cluster": ""}"#, "empty \"cluster\""),
+            (br#"{"scope": "s", "cluster": "c", "header": "Authorization"}"#, "lower-case"),
+            (br#"{"scope": "s", "cluster": "c", "header": ":path"}"#, "lower-case"),
+            (br#"{"scope": "s", "cluster": "c", "fail_mode": "open"}"#, "unknown variant"),
+            (br#"{"scope": "s", "cluster": "c", "identity": {"client_id": ""}}"#, "empty"),
+            (
+                br#"{"scope": "s", "cluster": "c", "identity": {"client_id": "a", "object_id": "b"}}"#,
+                "",
+            ),
+            (br#"{"scope": "s", "cluster": "c", "scopes": []}"#, "unknown field"),
+            (br#"{"scope": "s", "cluster": "c", "timeout_ms": 0}"#, "timeout_ms"),
+        ] {
+            let error = FilterConfig::parse(json).unwrap_err();
+            assert!(
+                error.message().contains(expected),
+                "{}: {}",
+                String::from_utf8_lossy(json),
+                error.message()
+            );
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The root context: configuration, ticks and token-request responses.
+
+use super::call::{CallAnswer, call_result};
+use super::config::FilterConfig;
+use super::host::{Shared, apply, host_now, log, log_lines};
+use super::stream::AuthStream;
+use super::token_root::{Dispatch, Effects, TokenRoot};
+use crate::proto::{
+    EnvSnapshot, HttpRequest, MAX_RESPONSE_BYTES, TransportError, TransportErrorKind,
+    is_managed_identity_variable,
+};
+use ::proxy_wasm::hostcalls;
+use ::proxy_wasm::traits::{Context, HttpContext, RootContext};
+use ::proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// One root context per plugin configuration and worker thread.
+pub(super) struct AuthRoot {
+    id: u32,
+    shared: Option<Rc<Shared>>,
+}
+
+impl AuthRoot {
+    pub(super) fn new(id: u32) -> Self {
+        Self { id, shared: None }
+    }
+
+    /// Performs `effects`: logs, then resumes or answers each paused stream, then restores
+    /// the root as the effective context. Called with no borrow of the state held: resuming a
+    /// stream can re-enter the VM.
+    fn perform(&self, shared: &Shared, effects: Effects) {
+        log_lines(&effects.log);
+        if effects.resume.is_empty() {
+            return;
+        }
+        let header = shared.root.borrow().config().header.clone();
+        for (stream, verdict) in &effects.resume {
+            // A stream that ended meanwhile is unknown to the host: skip it.
+            if hostcalls::set_effective_context(*stream).is_err() {
+                continue;
+            }
+            let result = apply(&header, verdict).and_then(|proceed| {
+                if proceed {
+                    hostcalls::resume_http_request()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(status) = result {
+                log(
+                    LogLevel::Warn,
+                    &format!("could not resume request {stream}: {status:?}"),
+                );
+            }
+        }
+        let _ = hostcalls::set_effective_context(self.id);
+    }
+}
+
+impl Context for AuthRoot {
+    fn on_http_call_response(
+        &mut self,
+        call: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = shared.now();
+        let cluster = shared.root.borrow().config().cluster.clone();
+        let result =
+            read_answer(num_headers, body_size).and_then(|answer| call_result(answer, &cluster));
+        let effects = shared.root.borrow_mut().on_response(
+            now,
+            call,
+            result,
+            &mut Envoy { cluster: &cluster },
+        );
+        let next = shared.root.borrow().next_tick_ms(now);
+        shared.schedule(next);
+        self.perform(&shared, effects);
+    }
+}
+
+impl RootContext for AuthRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => Vec::new(),
+            Err(status) => {
+                log(
+                    LogLevel::Critical,
+                    &format!("cannot read the plugin configuration: {status:?}"),
+                );
+                return false;
+            }
+        };
+        let config = match FilterConfig::parse(&bytes) {
+            Ok(config) => config,
+            Err(error) => {
+                log(LogLevel::Critical, error.message());
+                return false;
+            }
+        };
+        let env = EnvSnapshot::from_pairs(std::env::vars_os().filter_map(|(k, v)| {
+            let (k, v) = (k.into_string().ok()?, v.into_string().ok()?);
+            is_managed_identity_variable(&k).then_some((k, v))
+        }));
+        let now = host_now().unwrap_or_default();
+        let shared = Shared {
+            root: RefCell::new(TokenRoot::new(config, env, now)),
+            tick: Cell::new(None),
+            last_now: Cell::new(now),
+        };
+        {
+            let root = shared.root.borrow();
+            let config = root.config();
+            match root.refused() {
+                Some(error) => log(
+                    LogLevel::Error,
+                    &format!(
+                        "no token can be had here; every request gets a {}: {}",
+                        match config.fail_mode {
+                            super::FailMode::Deny => "503",
+                            super::FailMode::Allow => "pass without a token",
+                        },
+                        error.message()
+                    ),
+                ),
+                None => log(
+                    LogLevel::Info,
+                    &format!(
+                        "filter ready: scope {}, header {}, cluster {}",
+                        config.scope, config.header, config.cluster
+                    ),
+                ),
+            }
+        }
+        self.shared = Some(Rc::new(shared));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = shared.now();
+        let cluster = shared.root.borrow().config().cluster.clone();
+        let effects = shared
+            .root
+            .borrow_mut()
+            .on_tick(now, &mut Envoy { cluster: &cluster });
+        let next = shared.root.borrow().next_tick_ms(now);
+        shared.schedule_from_tick(next);
+        self.perform(&shared, effects);
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(AuthStream::new(context_id, self.shared.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Reads the answer to the call whose response callback is running.
+fn read_answer(num_headers: usize, body_size: usize) -> Result<CallAnswer, TransportError> {
+    let failed = |what: &str, status| {
+        TransportError::new(
+            TransportErrorKind::Other,
+            format!("Envoy could not hand over the token response {what}: {status:?}"),
+        )
+    };
+    if num_headers == 0 {
+        return Ok(CallAnswer::default());
+    }
+    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+        .map_err(|status| failed("headers", status))?
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let body = if body_size == 0 {
+        Vec::new()
+    } else {
+        hostcalls::get_buffer(
+            BufferType::HttpCallResponseBody,
+            0,
+            body_size.min(MAX_RESPONSE_BYTES),
+        )
+        .map_err(|status| failed("body", status))?
+        .unwrap_or_default()
+    };
+    Ok(CallAnswer {
+        headers,
+        body,
+        body_size,
+    })
+}
+
+/// Sends token requests through the configured Envoy cluster.
+struct Envoy<'a> {
+    cluster: &'a str,
+}
+
+impl Dispatch for Envoy<'_> {
+    fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u32) -> Result<u32, TransportError> {
+        let names: Vec<String> = request
+            .headers
+            .iter()
+            .map(|h| h.name.to_ascii_lowercase())
+            .collect();
+        let mut headers = vec![
+            (":method", request.method.as_str()),
+            (":path", request.path_and_query.as_str()),
+            (":authority", request.authority.as_str()),
+        ];
+        headers.extend(
+            names
+                .iter()
+                .zip(&request.headers)
+                .map(|(name, h)| (name.as_str(), h.value.as_str())),
+        );
+        let body = (!request.body.is_empty()).then_some(request.body.as_slice());
+        hostcalls::dispatch_http_call(
+            self.cluster,
+            headers,
+            body,
+            Vec::new(),
+            Duration::from_millis(u64::from(timeout_ms)),
+        )
+        .map_err(|status| {
+            TransportError::new(
+                TransportErrorKind::Denied,
+                format!(
+                    "Envoy refused dispatch_http_call to cluster \"{}\" ({status:?}); define that cluster in the Envoy configuration, pointing at {}",
+                    self.cluster, request.authority
+                ),
+            )
+        })
+    }
+}
