@@ -3,8 +3,8 @@
 
 use crate::drive::drive;
 use crate::proto::{
-    self, EnvSnapshot, ErrorClass, ErrorKind, HostFacts, IdentitySelector, ManagedIdentity,
-    Source, Start, TokenRequest, is_managed_identity_variable,
+    self, EnvSnapshot, ErrorClass, ErrorKind, HostFacts, IdentitySelector, ManagedIdentity, Source,
+    Start, TokenRequest, is_managed_identity_variable,
 };
 use crate::wasi_http::{WasiIo, wall_clock_now};
 use bindings::azmi::identity::types as wit;

@@ -406,7 +406,11 @@ impl Acquisition {
                 "IMDS: the availability probe got no answer from {endpoint}: {}; no managed identity is reachable here",
                 error.detail
             );
-            self.finish(Err(Error::new(ErrorKind::Unavailable, Some(source), message)));
+            self.finish(Err(Error::new(
+                ErrorKind::Unavailable,
+                Some(source),
+                message,
+            )));
             return;
         }
         // §14 rule 20: retry timeouts and broken connections. A connection that cannot even
@@ -519,9 +523,12 @@ impl Acquisition {
     /// or the server's `Retry-After` when longer (never shorter, §14 rule 19).
     fn retry_or_finish(&mut self, now: UnixMillis, mut error: Error, server_wait: Option<u64>) {
         let next = self.retries + 1;
-        let attempts = next;
+        let attempts = match next {
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
         if next > self.policy.max_retries {
-            error.append(&format!(" (gave up after {attempts} attempts)"));
+            error.append(&format!(" (gave up after {attempts})"));
             self.throttle_ms = server_wait;
             self.finish(Err(error));
             return;
@@ -531,7 +538,7 @@ impl Acquisition {
         let at = now.plus_millis(wait);
         if at >= self.call_deadline {
             error.append(&format!(
-                " (gave up after {attempts} attempts: the next one would pass the call's deadline)"
+                " (gave up after {attempts}: the next one would pass the call's deadline)"
             ));
             self.throttle_ms = server_wait;
             self.finish(Err(error));

@@ -91,7 +91,10 @@ impl TokenCache {
 
     /// The stored token for `key`, usable or not (to revoke it, §12.4).
     pub fn peek(&self, key: &CacheKey) -> Option<&AccessToken> {
-        self.entries.iter().find(|e| e.key == *key).map(|e| &e.token)
+        self.entries
+            .iter()
+            .find(|e| e.key == *key)
+            .map(|e| &e.token)
     }
 
     /// Stores `token` under `key`, replacing any previous one.

@@ -130,7 +130,10 @@ impl ManagedIdentity {
         };
         let kind = selector.kind();
         let refresh_in_flight = self.in_flight.iter().any(|k| {
-            k.source == source && k.kind == kind && k.id == selector.value() && k.resource == resource
+            k.source == source
+                && k.kind == kind
+                && k.id == selector.value()
+                && k.resource == resource
         });
         Ok(
             match self
@@ -183,10 +186,7 @@ impl ManagedIdentity {
         let usable = if request.bypasses_cache() {
             None
         } else {
-            match self
-                .cache
-                .lookup(now, source, key.kind, &key.id, resource)
-            {
+            match self.cache.lookup(now, source, key.kind, &key.id, resource) {
                 Lookup::Fresh(token) => return Ok(Start::Cached(token.clone())),
                 Lookup::RefreshDue(token) => Some(token.clone()),
                 Lookup::Miss => None,
@@ -237,11 +237,24 @@ impl ManagedIdentity {
         if source == Source::ServiceFabric && request.claims.is_some() {
             self.add_revocation(&mut http, &key, request.client_capabilities);
         }
-        let probe = (request.probe && source == Source::Imds && !self.imds_probed)
-            .then(|| probe_request(&http, &id));
+        // §14 rule 23: not once IMDS has answered (a probe or a token: after a success a
+        // failed probe would wrongly say "unavailable", §7.3), and never pod identity.
+        let probe = (request.probe
+            && source == Source::Imds
+            && detection.endpoint_variable != var::AZURE_POD_IDENTITY_AUTHORITY_HOST
+            && !self.imds_probed
+            && self.answered_by != Some(Source::Imds))
+        .then(|| probe_request(&http, &id));
         let options = Options {
-            call_deadline: now
-                .plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS)),
+            // A proactive refresh never holds the caller past the cached token's usable life:
+            // the token is returned instead (§14 rule 27).
+            call_deadline: usable.as_ref().map_or(
+                now.plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS)),
+                |token| {
+                    now.plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS))
+                        .min(UnixMillis::from_secs(token.usable_until()))
+                },
+            ),
             seed: u64::from_le_bytes(random[8..].try_into().unwrap_or_default()),
             probe,
         };
@@ -298,9 +311,7 @@ impl ManagedIdentity {
         let cached_assertion = self
             .assertion
             .as_ref()
-            .filter(|a| {
-                a.path == token_file && a.read_at.millis_until(now) < ASSERTION_MAX_AGE_MS
-            })
+            .filter(|a| a.path == token_file && a.read_at.millis_until(now) < ASSERTION_MAX_AGE_MS)
             .map(|a| Secret(a.token.0.clone()));
         Ok(Flow::Workload {
             client_id: client_id.to_string(),

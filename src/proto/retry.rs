@@ -218,19 +218,37 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = UnixMillis::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
-        assert_eq!(retry_after_ms(&with(&[("Retry-After", "3")]), now), Some(3_000));
-        assert_eq!(retry_after_ms(&with(&[("retry-after-ms", "250")]), now), Some(250));
-        assert_eq!(retry_after_ms(&with(&[("x-ms-retry-after-ms", "40")]), now), Some(40));
         assert_eq!(
-            retry_after_ms(&with(&[("Retry-After", "Sun, 06 Nov 1994 08:49:47 GMT")]), now),
+            retry_after_ms(&with(&[("Retry-After", "3")]), now),
+            Some(3_000)
+        );
+        assert_eq!(
+            retry_after_ms(&with(&[("retry-after-ms", "250")]), now),
+            Some(250)
+        );
+        assert_eq!(
+            retry_after_ms(&with(&[("x-ms-retry-after-ms", "40")]), now),
+            Some(40)
+        );
+        assert_eq!(
+            retry_after_ms(
+                &with(&[("Retry-After", "Sun, 06 Nov 1994 08:49:47 GMT")]),
+                now
+            ),
             Some(10_000)
         );
         assert_eq!(
-            retry_after_ms(&with(&[("Retry-After", "Sun, 06 Nov 1994 08:49:30 GMT")]), now),
+            retry_after_ms(
+                &with(&[("Retry-After", "Sun, 06 Nov 1994 08:49:30 GMT")]),
+                now
+            ),
             Some(0),
             "a past date means now"
         );
-        assert_eq!(retry_after_ms(&with(&[("Retry-After", "3600")]), now), Some(60_000));
+        assert_eq!(
+            retry_after_ms(&with(&[("Retry-After", "3600")]), now),
+            Some(60_000)
+        );
         assert_eq!(retry_after_ms(&with(&[("Retry-After", "soon")]), now), None);
         assert_eq!(retry_after_ms(&with(&[]), now), None);
     }

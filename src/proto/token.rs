@@ -5,6 +5,9 @@ use super::time::UnixMillis;
 
 /// Tokens are treated as expired this long before `expires_on` (§14 rule 25; all MSALs).
 pub const EXPIRY_MARGIN_SECS: u64 = 300;
+/// A server `refresh_in` shorter than this is raised to it (the failed-refresh pause, §14
+/// rule 27), so a zero `refresh_in` cannot make every call a request.
+pub const MIN_REFRESH_IN_SECS: u64 = 30;
 /// Lifetimes at least this long refresh at half-life (§14 rule 26; two hours).
 pub const HALF_LIFE_THRESHOLD_SECS: u64 = 7200;
 
@@ -38,7 +41,8 @@ impl AccessToken {
         // §14 rule 26, never earlier than half the lifetime (short tokens) and never after
         // the token stops being usable.
         let refresh_on = match refresh_in {
-            Some(r) => received.saturating_add(r),
+            // At least 30 s: a server saying "refresh now" must not cost a request per call.
+            Some(r) => received.saturating_add(r.max(MIN_REFRESH_IN_SECS)),
             None if lifetime >= HALF_LIFE_THRESHOLD_SECS => received + lifetime / 2,
             None => expires_on
                 .saturating_sub(EXPIRY_MARGIN_SECS)

@@ -276,7 +276,10 @@ async fn cli_probe_without_managed_identity_is_unavailable() {
     let line = &lines(&output)[0];
     assert_eq!(line["error"], "credential_unavailable");
     assert!(
-        line["message"].as_str().unwrap().contains("probe"),
+        line["message"]
+            .as_str()
+            .unwrap()
+            .contains("no managed identity is reachable"),
         "{line}"
     );
     eprintln!("azmi token --probe, no managed identity: whole CLI run {elapsed:?}");

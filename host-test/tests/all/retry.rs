@@ -125,10 +125,11 @@ async fn throttled_answer_is_remembered_for_its_retry_after() {
     );
 }
 
-/// The no-managed-identity answer with the probe: IMDS base on a closed loopback port, real
-/// network egress, the call itself timed.
+/// The no-managed-identity answer with `probe: true`: IMDS base on a closed loopback port
+/// (through `AZURE_POD_IDENTITY_AUTHORITY_HOST`, which §14 rule 23 does not probe, so this
+/// is the fail-fast path of a refused connection), real network egress, the call timed.
 #[tokio::test(flavor = "multi_thread")]
-async fn probe_on_a_closed_port_answers_unavailable_fast() {
+async fn no_managed_identity_answers_unavailable_fast() {
     let port = closed_port();
     let env = vec![(
         "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
@@ -156,7 +157,11 @@ async fn probe_on_a_closed_port_answers_unavailable_fast() {
         let Err(TokenError::CredentialUnavailable(info)) = &result else {
             panic!("{result:?}")
         };
-        assert!(info.message.contains("probe"), "{}", info.message);
+        assert!(
+            info.message.contains("no managed identity is reachable"),
+            "{}",
+            info.message
+        );
     }
     times.sort();
     eprintln!(

@@ -7,7 +7,7 @@ use super::harness::{
     token_expiring_at, transport,
 };
 use crate::proto::{
-    Error, ErrorClass, ErrorKind, IdentitySelector, Method, Scheme, Source, Timeouts,
+    Error, ErrorClass, ErrorKind, IdentitySelector, LOCAL_RETRY, Method, Scheme, Source, Timeouts,
     TransportErrorKind,
 };
 
@@ -181,6 +181,16 @@ fn failure(reply: Scripted, selector: IdentitySelector) -> Error {
     run.error().clone()
 }
 
+/// A retryable failure (§14 rule 18) answered on every attempt: the error after the last one.
+fn retried_failure(reply: Scripted) -> Error {
+    let attempts = 1 + LOCAL_RETRY.max_retries as usize;
+    let mut s = Scenario::app_service().replies(reply, attempts);
+    let run = s.run();
+    assert_eq!(run.requests.len(), attempts);
+    assert_eq!(s.identity().cached_tokens(), 0);
+    run.error().clone()
+}
+
 fn unable_to_load() -> Scripted {
     json(
         400,
@@ -256,13 +266,10 @@ fn forbidden_unreachable_is_only_special_on_imds() {
 
 #[test]
 fn server_error_keeps_the_correlation_id() {
-    let e = failure(
-        json(
-            500,
-            json!({"statusCode": 500, "message": "An unexpected error occured", "correlationId": CORRELATION}),
-        ),
-        IdentitySelector::SystemAssigned,
-    );
+    let e = retried_failure(json(
+        500,
+        json!({"statusCode": 500, "message": "An unexpected error occured", "correlationId": CORRELATION}),
+    ));
     assert_eq!(e.kind(), ErrorKind::Service);
     assert_eq!(e.class(), ErrorClass::AuthenticationFailed);
     assert_eq!(e.status(), Some(500));
@@ -270,29 +277,28 @@ fn server_error_keeps_the_correlation_id() {
     assert_eq!(e.correlation_id(), Some(CORRELATION));
     assert_eq!(
         e.message(),
-        "App Service: the endpoint failed (500: An unexpected error occured); retry later, the platform reports this as a service fault"
+        "App Service: the endpoint failed (500: An unexpected error occured); retry later, the platform reports this as a service fault (gave up after 4 attempts)"
     );
 }
 
 #[test]
 fn throttling_is_a_service_fault() {
-    let e = failure(
-        json(
-            429,
-            json!({"statusCode": 429, "message": "Too many requests"}),
-        ),
-        IdentitySelector::SystemAssigned,
-    );
+    let e = retried_failure(json(
+        429,
+        json!({"statusCode": 429, "message": "Too many requests"}),
+    ));
     assert_eq!(e.kind(), ErrorKind::Service);
+    assert_eq!(e.status(), Some(429));
 }
 
 #[test]
 fn empty_error_body_keeps_the_status() {
-    let e = failure(respond(502, ""), IdentitySelector::SystemAssigned);
+    let e = retried_failure(respond(502, ""));
     assert_eq!(e.kind(), ErrorKind::Service);
+    assert_eq!(e.status(), Some(502));
     assert_eq!(
         e.message(),
-        "App Service: the endpoint failed (502); retry later, the platform reports this as a service fault"
+        "App Service: the endpoint failed (502); retry later, the platform reports this as a service fault (gave up after 4 attempts)"
     );
 }
 

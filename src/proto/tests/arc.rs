@@ -549,13 +549,17 @@ fn first_response_200_for_a_user_assigned_request_still_needs_the_echo() {
 
 #[test]
 fn first_response_500_is_classified_normally() {
+    // Retried (§14 rule 18) but never mistaken for a challenge: no key is read.
     let run = Scenario::arc()
-        .reply(json(
-            500,
-            json!({"error": "server_error", "error_description": "himds failed", "correlation_id": "c-1"}),
-        ))
+        .replies(
+            json(
+                500,
+                json!({"error": "server_error", "error_description": "himds failed", "correlation_id": "c-1"}),
+            ),
+            4,
+        )
         .run();
-    assert_eq!(run.requests.len(), 1);
+    assert_eq!(run.requests.len(), 4);
     run.assert_nothing_read();
     let e = run.error();
     assert_eq!(e.kind(), ErrorKind::Service);
@@ -564,7 +568,7 @@ fn first_response_500_is_classified_normally() {
     assert_eq!(e.correlation_id(), Some("c-1"));
     assert_eq!(
         e.message(),
-        "Azure Arc: the endpoint failed (500 server_error: himds failed); retry later, the platform reports this as a service fault"
+        "Azure Arc: the endpoint failed (500 server_error: himds failed); retry later, the platform reports this as a service fault (gave up after 4 attempts)"
     );
 }
 
@@ -579,7 +583,7 @@ fn host_without_file_access_refuses_arc_before_any_request() {
         assert_eq!(e.mi_source(), Some(Source::AzureArc), "never IMDS");
         assert_eq!(
             e.message(),
-            "Azure Arc needs to read a file (the Arc challenge key), which this host cannot do (proxy-wasm has no file access); run the azmi component in a host with wasi:filesystem"
+            "Azure Arc needs to read a file (the Arc challenge key), which this host cannot do (it has no file access); run the azmi component in a host with wasi:filesystem"
         );
     }
 }

@@ -131,18 +131,26 @@ fn expired_token_is_never_returned() {
     let mut s = Scenario::imds().reply(token_with("old", EXPIRES_ON));
     s.run().token();
     s.advance_to(UnixMillis::from_secs(EXPIRES_ON + 1));
-    s.push(transport(TransportErrorKind::Timeout, "simulated"));
+    // Every attempt times out (retried 6 times, §14 rule 17): the error, not the old token.
+    s.push_times(transport(TransportErrorKind::Timeout, "simulated"), 7);
     let run = s.run();
-    assert_eq!(run.requests.len(), 1);
+    assert_eq!(run.requests.len(), 7);
     assert_eq!(run.error().kind(), ErrorKind::Transport);
 }
 
 #[track_caller]
 fn refresh_on(body: serde_json::Value, takes_ms: u64) -> (u64, u64) {
+    let (expires, refresh, _) = timing(body, takes_ms);
+    (expires, refresh)
+}
+
+/// `(expires_on, refresh_on, usable_until)` of the token `body` carries.
+#[track_caller]
+fn timing(body: serde_json::Value, takes_ms: u64) -> (u64, u64, u64) {
     let mut s = Scenario::imds().reply(json(200, body).taking(takes_ms));
     let run = s.run();
     let token = run.token();
-    (token.expires_on(), token.refresh_on())
+    (token.expires_on(), token.refresh_on(), token.usable_until())
 }
 
 #[test]
@@ -158,12 +166,21 @@ fn refresh_in_from_the_server_is_honoured() {
         7_000,
     );
     assert_eq!(refresh, T0_SECS + 7 + 1_800);
-    // Never after expiry.
-    let (expires, refresh) = refresh_on(
+    // Never after the token stops being served (a 10-minute token: its last quarter).
+    let (expires, refresh, usable) = timing(
         json!({"access_token": TOKEN, "expires_in": 600, "refresh_in": 9_999}),
         0,
     );
-    assert_eq!((expires, refresh), (T0_SECS + 600, T0_SECS + 600));
+    assert_eq!(
+        (expires, refresh, usable),
+        (T0_SECS + 600, T0_SECS + 450, T0_SECS + 450)
+    );
+    // Earlier than the computed point is honoured too.
+    let (_, refresh) = refresh_on(
+        json!({"access_token": TOKEN, "expires_in": 3_600, "refresh_in": 60}),
+        0,
+    );
+    assert_eq!(refresh, T0_SECS + 60);
 }
 
 #[test]
@@ -188,16 +205,46 @@ fn lifetimes_of_two_hours_or_more_refresh_at_half_life() {
 }
 
 #[test]
-fn shorter_lifetimes_refresh_five_minutes_before_expiry() {
-    for lifetime in [7_199, 3_600, 301] {
+fn lifetimes_from_ten_minutes_to_two_hours_refresh_five_minutes_before_expiry() {
+    for lifetime in [7_199, 3_600, 1_200, 1_199, 600] {
         let (expires, refresh) =
             refresh_on(json!({"access_token": TOKEN, "expires_in": lifetime}), 0);
         assert_eq!(refresh, expires - 300, "lifetime {lifetime}");
     }
-    // Below the margin the refresh is due on arrival, not before it.
-    for lifetime in [300, 120, 1] {
+}
+
+#[test]
+fn lifetimes_under_ten_minutes_refresh_at_half_life() {
+    // Five minutes before expiry would be before (or at) arrival: half-life instead.
+    for (lifetime, half) in [
+        (599, 299),
+        (301, 150),
+        (300, 150),
+        (120, 60),
+        (60, 30),
+        (1, 0),
+    ] {
         let (_, refresh) = refresh_on(json!({"access_token": TOKEN, "expires_in": lifetime}), 0);
-        assert_eq!(refresh, T0_SECS, "lifetime {lifetime}");
+        assert_eq!(refresh, T0_SECS + half, "lifetime {lifetime}");
+    }
+}
+
+#[test]
+fn tokens_are_served_until_five_minutes_before_expiry_or_their_last_quarter() {
+    // expires_on − min(5 min, lifetime / 4): tokens under 20 minutes keep their last quarter.
+    for (lifetime, kept_back) in [
+        (86_400, 300),
+        (3_600, 300),
+        (1_200, 300),
+        (1_199, 299),
+        (600, 150),
+        (60, 15),
+        (3, 0),
+    ] {
+        let (expires, refresh, usable) =
+            timing(json!({"access_token": TOKEN, "expires_in": lifetime}), 0);
+        assert_eq!(usable, expires - kept_back, "lifetime {lifetime}");
+        assert!(refresh <= usable, "lifetime {lifetime}");
     }
 }
 
@@ -210,7 +257,7 @@ fn failed_fetch_does_not_poison_the_cache() {
 
     // A failure for another resource caches nothing and leaves the good entry alone.
     s.set_scope("https://storage.azure.com/.default");
-    s.push(json(500, json!({"error": "server_error"})));
+    s.push_times(json(500, json!({"error": "server_error"})), 7);
     assert_eq!(s.run().error().kind(), ErrorKind::Service);
     assert_eq!(s.identity().cached_tokens(), 1);
 
@@ -268,8 +315,9 @@ fn full_cache_evicts_stale_entries_before_fresh_ones() {
         s.push(token_with(&format!("t{i}"), expires_on));
         s.run().token();
     }
-    // Past entry 5's margin: inserting one more drops it, not entry 0.
-    s.advance_to(UnixMillis::from_secs(T0_SECS + 600 - 300));
+    // Past entry 5's usability (a 10-minute token keeps its last quarter, 150 s): inserting
+    // one more drops it, not entry 0.
+    s.advance_to(UnixMillis::from_secs(T0_SECS + 600 - 150));
     s.set_scope(&scope(MAX_ENTRIES));
     s.push(token_with("new", EXPIRES_ON));
     s.run().token();
@@ -289,4 +337,126 @@ fn cache_entries_carry_the_source_that_issued_them() {
     cached.assert_nothing_sent();
     assert_eq!(cached.token().source(), Source::AppService);
     assert_eq!(cached.finished_at, T0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Single flight: one upstream request per key at a time (issue 5, §14 rule 27). The
+// acquisitions are stepped by hand and left in flight on purpose.
+
+/// Feeds `reply` to a started fetch and completes it at `now`.
+fn finish(
+    s: &mut Scenario,
+    mut acquisition: crate::proto::Acquisition,
+    reply: super::harness::Scripted,
+) -> Result<crate::proto::AccessToken, crate::proto::Error> {
+    let now = s.now();
+    let Some(crate::proto::Action::Send(_)) = acquisition.poll_action(now) else {
+        panic!("expected a request");
+    };
+    acquisition.handle_response(now, reply.into_response());
+    let outcome = acquisition.poll_outcome().expect("an outcome");
+    s.identity().complete(now, &acquisition, outcome)
+}
+
+#[track_caller]
+fn assert_wait(start: Result<Start, crate::proto::Error>) {
+    match start {
+        Ok(Start::Wait) => {}
+        other => panic!("expected Start::Wait, got {other:?}"),
+    }
+}
+
+#[test]
+fn second_start_for_a_key_in_flight_waits_until_complete() {
+    let mut s = Scenario::imds();
+    let first = s.start_fetch();
+    assert_wait(s.start());
+    assert_wait(s.start_with(&super::harness::Call {
+        force_refresh: true,
+        ..Default::default()
+    }));
+    // Another key is independent.
+    s.set_scope("https://vault.azure.net/.default");
+    let other = s.start_fetch();
+    s.identity().abandon(&other);
+    s.set_scope("https://management.azure.com/.default");
+    assert_wait(s.start());
+
+    let token = finish(&mut s, first, token_with("one", EXPIRES_ON)).expect("token");
+    assert_eq!(token.secret(), "one");
+    match s.start() {
+        Ok(Start::Cached(token)) => assert_eq!(token.secret(), "one"),
+        other => panic!("expected the cached token, got {other:?}"),
+    }
+}
+
+#[test]
+fn abandoned_or_failed_fetch_releases_its_key() {
+    let mut s = Scenario::imds();
+    let first = s.start_fetch();
+    assert_wait(s.start());
+    s.identity().abandon(&first);
+    let second = s.start_fetch();
+    assert_wait(s.start());
+    let e = finish(
+        &mut s,
+        second,
+        json(400, json!({"error": "invalid_request"})),
+    )
+    .expect_err("error");
+    assert_eq!(e.status(), Some(400));
+    let _third = s.start_fetch();
+}
+
+#[test]
+fn during_a_refresh_other_callers_get_the_still_usable_token() {
+    let mut s = Scenario::imds().reply(token_with("old", T0_SECS + 86_400));
+    s.run().token();
+    s.advance_to(UnixMillis::from_secs(T0_SECS + 43_200));
+    // The refresh is due: the first caller refreshes...
+    let now = s.now();
+    assert!(
+        s.identity()
+            .cached(
+                now,
+                "https://management.azure.com/.default",
+                &IdentitySelector::SystemAssigned
+            )
+            .expect("valid")
+            .is_none(),
+        "refresh due: the cache path sends the caller to start"
+    );
+    let refresh = s.start_fetch();
+    // ...the others get the old token from both paths, without a request.
+    match s.start() {
+        Ok(Start::Cached(token)) => assert_eq!(token.secret(), "old"),
+        other => panic!("expected the cached token, got {other:?}"),
+    }
+    let now = s.now();
+    let cached = s
+        .identity()
+        .cached(
+            now,
+            "https://management.azure.com/.default",
+            &IdentitySelector::SystemAssigned,
+        )
+        .expect("valid")
+        .map(|t| t.secret().to_string());
+    assert_eq!(cached.as_deref(), Some("old"));
+    // The refresh lands: everyone gets the new token.
+    let token = finish(&mut s, refresh, token_with("new", T0_SECS + 2 * 86_400)).expect("token");
+    assert_eq!(token.secret(), "new");
+    let run = s.run();
+    run.assert_nothing_sent();
+    assert_eq!(run.token().secret(), "new");
+}
+
+#[test]
+fn abandoned_refresh_lets_the_next_caller_refresh() {
+    let mut s = Scenario::imds().reply(token_with("old", T0_SECS + 86_400));
+    s.run().token();
+    s.advance_to(UnixMillis::from_secs(T0_SECS + 43_200));
+    let refresh = s.start_fetch();
+    s.identity().abandon(&refresh);
+    let _again = s.start_fetch();
 }

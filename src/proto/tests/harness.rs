@@ -16,7 +16,7 @@ use crate::drive::{Io, drive};
 use crate::proto::{
     AccessToken, Acquisition, EnvSnapshot, Error, FileError, FileErrorKind, FileRead, HostFacts,
     HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Method, Scheme, Start,
-    TransportError, TransportErrorKind, UnixMillis,
+    TokenRequest, TransportError, TransportErrorKind, UnixMillis,
 };
 
 /// Where every scenario's clock starts: 2025-06-15T15:06:40Z, a whole second.
@@ -193,6 +193,8 @@ pub struct Run {
     pub events: Vec<Event>,
     /// Deadlines the loop slept until.
     pub sleeps: Vec<UnixMillis>,
+    /// When each request in [`Run::requests`] was sent (virtual time).
+    pub sent_at: Vec<UnixMillis>,
     /// Virtual time when the run started.
     pub started_at: UnixMillis,
     /// Virtual time when the run ended.
@@ -252,6 +254,14 @@ impl Run {
         self.assert_nothing_read();
     }
 
+    /// Milliseconds between consecutive requests (the retry gaps), in order.
+    pub fn gaps(&self) -> Vec<u64> {
+        self.sent_at
+            .windows(2)
+            .map(|w| w[0].millis_until(w[1]))
+            .collect()
+    }
+
     /// The order of what happened, as `"send"` / `"read"`.
     pub fn steps(&self) -> Vec<&'static str> {
         self.events
@@ -275,6 +285,32 @@ pub struct Scenario {
     files: BTreeMap<String, FileResult>,
     identity: ManagedIdentity,
     runs: u8,
+    /// Fixed jitter seed (random bytes 8..16), if any.
+    seed: Option<u64>,
+    /// Answers every request the script has no reply for (load tests).
+    fallback: Option<Scripted>,
+}
+
+/// One call's options: the owned form of [`TokenRequest`] minus scope and selector.
+#[derive(Clone, Debug, Default)]
+pub struct Call {
+    /// [`TokenRequest::force_refresh`].
+    pub force_refresh: bool,
+    /// [`TokenRequest::claims`].
+    pub claims: Option<String>,
+    /// [`TokenRequest::client_capabilities`].
+    pub capabilities: Vec<String>,
+    /// [`TokenRequest::timeout_ms`].
+    pub timeout_ms: Option<u64>,
+    /// [`TokenRequest::probe`].
+    pub probe: bool,
+}
+
+impl Call {
+    /// Skips the cache (what an adapter checks before [`ManagedIdentity::cached`]).
+    fn bypasses_cache(&self) -> bool {
+        self.force_refresh || self.claims.is_some()
+    }
 }
 
 impl Default for Scenario {
@@ -297,6 +333,8 @@ impl Scenario {
             files: BTreeMap::new(),
             identity: ManagedIdentity::new(),
             runs: 0,
+            seed: None,
+            fallback: None,
         }
     }
 
@@ -425,6 +463,33 @@ impl Scenario {
         self.script.push_back(reply);
     }
 
+    /// Queues the same reply for the next `n` requests (a retried failure).
+    pub fn push_times(&mut self, reply: Scripted, n: usize) {
+        for _ in 0..n {
+            self.script.push_back(reply.clone());
+        }
+    }
+
+    /// Builder form of [`Scenario::push_times`].
+    pub fn replies(mut self, reply: Scripted, n: usize) -> Self {
+        self.push_times(reply, n);
+        self
+    }
+
+    /// Answers every request that has no scripted reply with `reply`, for tests that make
+    /// many calls and count the requests instead of scripting each one.
+    pub fn fallback(mut self, reply: Scripted) -> Self {
+        self.fallback = Some(reply);
+        self
+    }
+
+    /// Fixes the jitter seed (the host's random bytes 8..16) for every later fetch, so retry
+    /// gaps are exact; request ids (all 16 bytes) still differ per fetch.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Changes the selector for later runs.
     pub fn set_selector(&mut self, selector: IdentitySelector) {
         self.selector = selector;
@@ -477,6 +542,9 @@ impl Scenario {
                 .wrapping_add((i as u8).wrapping_mul(0x3b))
                 ^ 0xa5;
         }
+        if let Some(seed) = self.seed {
+            out[8..].copy_from_slice(&seed.to_le_bytes());
+        }
         out
     }
 
@@ -492,6 +560,22 @@ impl Scenario {
             self.facts,
             random,
         )
+    }
+
+    /// Calls [`ManagedIdentity::start_with`] directly with `call`'s options.
+    pub fn start_with(&mut self, call: &Call) -> Result<Start, Error> {
+        let env = self.snapshot();
+        let random = self.next_random();
+        let request = TokenRequest {
+            force_refresh: call.force_refresh,
+            claims: call.claims.as_deref(),
+            client_capabilities: &call.capabilities,
+            timeout_ms: call.timeout_ms,
+            probe: call.probe,
+            ..TokenRequest::new(&self.scope, &self.selector)
+        };
+        self.identity
+            .start_with(self.clock, &request, &env, self.facts, random)
     }
 
     /// Like [`Scenario::start`], but panics unless a fetch starts.
@@ -510,13 +594,22 @@ impl Scenario {
     /// Panics if a scripted reply is left over.
     #[track_caller]
     pub fn run(&mut self) -> Run {
+        self.run_with(&Call::default())
+    }
+
+    /// [`Scenario::run`] with options, through [`ManagedIdentity::start_with`] (and without
+    /// the [`ManagedIdentity::cached`] shortcut when the options bypass the cache, as the
+    /// component does).
+    #[track_caller]
+    pub fn run_with(&mut self, call: &Call) -> Run {
         let started_at = self.clock;
         let mut io = FakeIo::new(
             self.clock,
             std::mem::take(&mut self.script),
             self.files.clone(),
         );
-        let result = self.get_token(&mut io);
+        io.fallback = self.fallback.clone();
+        let result = self.get_token(&mut io, call);
         self.clock = io.clock;
         assert!(
             io.script.is_empty(),
@@ -545,17 +638,20 @@ impl Scenario {
             file_reads,
             events: io.events,
             sleeps: io.sleeps,
+            sent_at: io.sent_at,
             started_at,
             finished_at: self.clock,
         }
     }
 
-    fn get_token(&mut self, io: &mut FakeIo) -> Result<AccessToken, Error> {
+    fn get_token(&mut self, io: &mut FakeIo, call: &Call) -> Result<AccessToken, Error> {
         let now = io.now();
-        if let Some(token) = self.identity.cached(now, &self.scope, &self.selector)? {
+        if !call.bypasses_cache()
+            && let Some(token) = self.identity.cached(now, &self.scope, &self.selector)?
+        {
             return Ok(token.clone());
         }
-        match self.start()? {
+        match self.start_with(call)? {
             Start::Cached(token) => Ok(token),
             Start::Fetch(mut acquisition) => {
                 let outcome = drive(&mut acquisition, io);
@@ -574,6 +670,8 @@ struct FakeIo {
     files: BTreeMap<String, FileResult>,
     events: Vec<Event>,
     sleeps: Vec<UnixMillis>,
+    sent_at: Vec<UnixMillis>,
+    fallback: Option<Scripted>,
 }
 
 impl FakeIo {
@@ -588,6 +686,8 @@ impl FakeIo {
             files,
             events: Vec::new(),
             sleeps: Vec::new(),
+            sent_at: Vec::new(),
+            fallback: None,
         }
     }
 }
@@ -599,7 +699,8 @@ impl Io for FakeIo {
 
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         self.events.push(Event::Send(request.clone()));
-        let Some(scripted) = self.script.pop_front() else {
+        self.sent_at.push(self.clock);
+        let Some(scripted) = self.script.pop_front().or_else(|| self.fallback.clone()) else {
             panic!("the core sent a request nobody scripted: {request:#?}");
         };
         self.clock = self.clock.plus_millis(scripted.takes_ms);
@@ -981,4 +1082,27 @@ fn scripted_headers_reach_the_core() {
         response.header("www-authenticate"),
         Some("Basic realm=/var/opt/azcmagent/tokens/x.key")
     );
+}
+
+#[test]
+fn send_times_and_gaps_are_recorded() {
+    let mut s = Scenario::imds()
+        .seed(7)
+        .reply(respond(503, "").taking(250))
+        .reply(token_expiring_at(T0_SECS + 3600));
+    let run = s.run();
+    // The 503 arrives at 250 ms; the driver sleeps the jittered backoff from there.
+    assert_eq!(run.sent_at.len(), 2);
+    assert_eq!(run.sent_at[0], T0);
+    assert_eq!(run.sleeps, [run.sent_at[1]]);
+    assert_eq!(run.gaps(), [250 + 2_340]);
+}
+
+#[test]
+fn fallback_answers_only_what_the_script_does_not() {
+    let mut s = Scenario::imds().fallback(respond(400, "{}"));
+    s.push(token_expiring_at(T0_SECS + 3600));
+    s.run().token();
+    s.set_scope("https://vault.azure.net/.default");
+    assert_eq!(s.run().error().status(), Some(400));
 }

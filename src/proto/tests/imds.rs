@@ -7,8 +7,8 @@ use super::harness::{
     token_expiring_at, transport,
 };
 use crate::proto::{
-    ErrorClass, ErrorKind, IdentitySelector, Method, Scheme, Source, Timeouts, TransportErrorKind,
-    UnixMillis,
+    ErrorClass, ErrorKind, IMDS_RETRY, IdentitySelector, Method, Scheme, Source, Timeouts,
+    TransportErrorKind, UnixMillis,
 };
 
 const IMDS: &str = "169.254.169.254";
@@ -247,6 +247,18 @@ fn failure(reply: super::harness::Scripted, selector: IdentitySelector) -> crate
     run.error().clone()
 }
 
+/// Attempts IMDS makes for a failure that keeps coming back (§14 rule 17).
+const ATTEMPTS: usize = 1 + IMDS_RETRY.max_retries as usize;
+
+/// A retryable failure answered on every attempt: the error after the last one.
+fn retried_failure(reply: super::harness::Scripted) -> crate::proto::Error {
+    let mut s = Scenario::imds().replies(reply, ATTEMPTS);
+    let run = s.run();
+    assert_eq!(run.requests.len(), ATTEMPTS);
+    assert_eq!(s.identity().cached_tokens(), 0, "a failure caches nothing");
+    run.error().clone()
+}
+
 #[test]
 fn identity_not_found_for_system_assigned_is_unavailable() {
     let e = failure(
@@ -369,20 +381,17 @@ fn updating_throttled_and_server_errors_are_service_faults() {
     // §7.3: 404 "updating", 408, 410 "going through updates", 429 and 5xx are the service's
     // fault (retryable), not a configuration problem of the caller.
     for status in [404, 408, 410, 429, 500, 502, 503, 504] {
-        let e = failure(
-            json(
-                status,
-                json!({"error": "unavailable", "error_description": "IMDS is going through updates"}),
-            ),
-            IdentitySelector::SystemAssigned,
-        );
+        let e = retried_failure(json(
+            status,
+            json!({"error": "unavailable", "error_description": "IMDS is going through updates"}),
+        ));
         assert_eq!(e.kind(), ErrorKind::Service, "{status}");
         assert_eq!(e.class(), ErrorClass::AuthenticationFailed, "{status}");
         assert_eq!(e.status(), Some(status));
         assert_eq!(
             e.message(),
             format!(
-                "IMDS: the endpoint failed ({status} unavailable: IMDS is going through updates); retry later, the platform reports this as a service fault"
+                "IMDS: the endpoint failed ({status} unavailable: IMDS is going through updates); retry later, the platform reports this as a service fault (gave up after 7 attempts)"
             )
         );
     }
@@ -390,13 +399,10 @@ fn updating_throttled_and_server_errors_are_service_faults() {
 
 #[test]
 fn server_error_keeps_status_code_and_correlation_id() {
-    let e = failure(
-        json(
-            500,
-            json!({"error": "server_error", "error_description": "boom", "correlation_id": "0d4a6f1c-7c8b-4b4e-9d9f-2f7d6c5b4a39"}),
-        ),
-        IdentitySelector::SystemAssigned,
-    );
+    let e = retried_failure(json(
+        500,
+        json!({"error": "server_error", "error_description": "boom", "correlation_id": "0d4a6f1c-7c8b-4b4e-9d9f-2f7d6c5b4a39"}),
+    ));
     assert_eq!(e.kind(), ErrorKind::Service);
     assert_eq!(e.status(), Some(500));
     assert_eq!(e.code(), Some("server_error"));
@@ -508,19 +514,29 @@ fn transport_failure(kind: TransportErrorKind) -> crate::proto::Error {
 
 #[test]
 fn no_response_on_the_first_fetch_is_unavailable() {
+    const NO_ANSWER: &str = "IMDS: no response from http://169.254.169.254 (the IMDS default): simulated; no managed identity is reachable here";
+    // Nothing listens: one attempt (the fail-fast decision, tested in `retry.rs`).
     for kind in [
         TransportErrorKind::ConnectionRefused,
-        TransportErrorKind::Timeout,
         TransportErrorKind::Dns,
-        TransportErrorKind::Other,
+        TransportErrorKind::ConnectTimeout,
     ] {
         let e = transport_failure(kind);
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
         assert_eq!(e.class(), ErrorClass::CredentialUnavailable);
         assert_eq!(e.status(), None);
+        assert_eq!(e.message(), NO_ANSWER, "{kind:?}");
+    }
+    // A connection that was made but got no answer is retried, and still means unavailable.
+    for kind in [TransportErrorKind::Timeout, TransportErrorKind::Other] {
+        let e = retried_failure(transport(kind, "simulated"));
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
+        assert_eq!(e.class(), ErrorClass::CredentialUnavailable);
+        assert_eq!(e.status(), None);
         assert_eq!(
             e.message(),
-            "IMDS: no response from http://169.254.169.254 (the IMDS default): simulated; no managed identity is reachable here"
+            format!("{NO_ANSWER} (gave up after 7 attempts)"),
+            "{kind:?}"
         );
     }
 }
@@ -568,14 +584,16 @@ fn no_response_after_imds_served_a_token_is_transport_not_unavailable() {
         TransportErrorKind::ConnectionRefused,
         TransportErrorKind::Timeout,
     ] {
-        s.push(transport(kind, "simulated"));
+        // Retried now that IMDS is known to be there.
+        s.push_times(transport(kind, "simulated"), ATTEMPTS);
         let run = s.run();
+        assert_eq!(run.requests.len(), ATTEMPTS, "{kind:?}");
         let e = run.error();
         assert_eq!(e.kind(), ErrorKind::Transport, "{kind:?}");
         assert_eq!(e.class(), ErrorClass::AuthenticationFailed);
         assert_eq!(
             e.message(),
-            "IMDS: no response from http://169.254.169.254 (the IMDS default): simulated, though it answered before; retry later"
+            "IMDS: no response from http://169.254.169.254 (the IMDS default): simulated, though it answered before; retry later (gave up after 7 attempts)"
         );
     }
     // So is the deadline backstop.

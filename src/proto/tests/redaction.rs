@@ -132,30 +132,37 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         json(200, b)
     };
     let on = (T0_SECS + 3600).to_string();
-    let replies: Vec<(&str, Scripted)> = vec![
+    // Attempts: retryable statuses and timeouts are retried 3 times (§14 rule 18).
+    let replies: Vec<(&str, usize, Scripted)> = vec![
         (
             "pop token",
+            1,
             body(json!({"expires_on": on, "token_type": "pop"})),
         ),
-        ("no expiry", body(json!({}))),
+        ("no expiry", 1, body(json!({}))),
         (
             "bad expiry",
+            1,
             body(json!({"expires_on": "never", "expires_in": "never"})),
         ),
         (
             "expired",
+            1,
             body(json!({"expires_on": (T0_SECS - 1).to_string()})),
         ),
         (
             "empty token",
+            1,
             json(200, json!({"access_token": "", "expires_on": on})),
         ),
         (
             "non-JSON 2xx with the token",
+            1,
             respond(200, format!("access_token={TOKEN}")),
         ),
         (
             "400 with a token field",
+            1,
             json(
                 400,
                 json!({"error": "invalid_request", "error_description": "Identity not found", "access_token": TOKEN}),
@@ -163,6 +170,7 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         ),
         (
             "400 unable to load",
+            1,
             json(
                 400,
                 json!({"statusCode": 400, "message": "Unable to load requested managed identity.", "correlationId": "c0ffee"}),
@@ -170,12 +178,14 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         ),
         (
             "401",
+            1,
             json(401, json!({"statusCode": 401, "message": "Unauthorized"})),
         ),
-        ("403", respond(403, "Forbidden")),
-        ("404", respond(404, "")),
+        ("403", 1, respond(403, "Forbidden")),
+        ("404", 4, respond(404, "")),
         (
             "429",
+            4,
             json(
                 429,
                 json!({"statusCode": 429, "message": "Too many requests"}),
@@ -183,6 +193,7 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         ),
         (
             "500 with a token field",
+            4,
             json(
                 500,
                 json!({"statusCode": 500, "message": "boom", "access_token": TOKEN}),
@@ -190,22 +201,27 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         ),
         (
             "refused",
+            1,
             transport(TransportErrorKind::ConnectionRefused, "connection refused"),
         ),
         (
             "timeout",
+            4,
             transport(TransportErrorKind::Timeout, "timed out"),
         ),
         (
             "denied",
+            1,
             transport(TransportErrorKind::Denied, "not allowed"),
         ),
         (
             "too large",
+            1,
             transport(TransportErrorKind::ResponseTooLarge, "over 1 MiB"),
         ),
         (
             "late token",
+            1,
             token_expiring_at(T0_SECS + 3600).taking(3_600_000),
         ),
     ];
@@ -213,11 +229,12 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         IdentitySelector::SystemAssigned,
         IdentitySelector::ClientId("5e29463d-71da-4fe0-8e69-999b57db23b0".into()),
     ] {
-        for (name, reply) in &replies {
+        for (name, attempts, reply) in &replies {
             let mut s = Scenario::app_service()
                 .selector(selector.clone())
-                .reply(reply.clone());
+                .replies(reply.clone(), *attempts);
             let run = s.run();
+            assert_eq!(run.requests.len(), *attempts, "{name}");
             assert_error_clean(name, run.error());
         }
     }
@@ -230,7 +247,8 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         TransportErrorKind::ConnectionRefused,
         TransportErrorKind::Timeout,
     ] {
-        s.push(transport(kind, "simulated"));
+        // Retried: the endpoint answered before.
+        s.push_times(transport(kind, "simulated"), 4);
         assert_error_clean("transport after success", s.run().error());
     }
 
@@ -276,24 +294,35 @@ fn assert_scrubbed(what: &str, e: &Error, secret: &str) {
 
 #[test]
 fn service_error_that_echoes_the_app_service_secret_is_redacted() {
+    // With the attempts each takes (500 is retried 3 times, §14 rule 18).
     let echoes = [
-        json(
-            401,
-            json!({"statusCode": 401, "message": format!("X-IDENTITY-HEADER '{SECRET}' is not valid"), "correlationId": "c-1"}),
+        (
+            1,
+            json(
+                401,
+                json!({"statusCode": 401, "message": format!("X-IDENTITY-HEADER '{SECRET}' is not valid"), "correlationId": "c-1"}),
+            ),
         ),
-        json(
-            400,
-            json!({"error": SECRET, "error_description": "bad", "correlation_id": SECRET}),
+        (
+            1,
+            json(
+                400,
+                json!({"error": SECRET, "error_description": "bad", "correlation_id": SECRET}),
+            ),
         ),
-        respond(500, format!("<html>bad header {SECRET}</html>")),
+        (4, respond(500, format!("<html>bad header {SECRET}</html>"))),
         // Cut by the 300-character quote limit in the middle of the secret.
-        json(
-            500,
-            json!({"statusCode": 500, "message": format!("{}{SECRET}", "x".repeat(290))}),
+        (
+            4,
+            json(
+                500,
+                json!({"statusCode": 500, "message": format!("{}{SECRET}", "x".repeat(290))}),
+            ),
         ),
     ];
-    for reply in echoes {
-        let run = Scenario::app_service().reply(reply).run();
+    for (attempts, reply) in echoes {
+        let run = Scenario::app_service().replies(reply, attempts).run();
+        assert_eq!(run.requests.len(), attempts);
         let e = run.error();
         assert_scrubbed("App Service error", e, SECRET);
         assert_error_clean("App Service error", e);
@@ -333,14 +362,18 @@ fn arc_key_echoed_by_the_agent_is_redacted() {
         format!("Authorization: Basic {ARC_KEY} rejected"),
         format!("{}{ARC_KEY}", "x".repeat(290)),
     ] {
-        let run = Scenario::arc()
-            .reply(arc_challenge())
-            .reply(json(
+        // Each of the 4 attempts (§14 rule 18) is a fresh challenge round trip with a new key.
+        let mut s = Scenario::arc();
+        for _ in 0..4 {
+            s.push(arc_challenge());
+            s.push(json(
                 500,
                 json!({"error": "server_error", "error_description": description}),
-            ))
-            .run();
-        assert_eq!(run.requests.len(), 2);
+            ));
+        }
+        let run = s.run();
+        assert_eq!(run.requests.len(), 8);
+        assert_eq!(run.file_reads.len(), 4);
         let e = run.error();
         assert_scrubbed("Arc key echo", e, ARC_KEY);
         assert!(e.message().contains("<redacted>"), "{e}");

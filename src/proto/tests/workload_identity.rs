@@ -401,10 +401,13 @@ fn entra_error_without_a_known_code_is_classified_by_status() {
         e.message(),
         "workload identity: the request for the system-assigned identity was refused (400 invalid_scope: AADSTS1002012: The provided value for scope is not valid.)"
     );
+    // Retried 3 times (§14 rule 18), re-reading the token file each time.
     let run = Scenario::workload_identity()
-        .reply(json(503, json!({"error": "temporarily_unavailable"})))
+        .replies(json(503, json!({"error": "temporarily_unavailable"})), 4)
         .run();
+    assert_eq!(run.requests.len(), 4);
     assert_eq!(run.error().kind(), ErrorKind::Service);
+    assert_eq!(run.error().status(), Some(503));
 }
 
 #[test]
@@ -458,15 +461,19 @@ fn assertion_never_appears_in_any_message_or_debug_output() {
     );
 
     // Failures after the read: the whole run.
-    for reply in [
-        entra_error(
-            "invalid_client",
-            "AADSTS700024: Client assertion is not within its valid time range.",
+    for (attempts, reply) in [
+        (
+            1,
+            entra_error(
+                "invalid_client",
+                "AADSTS700024: Client assertion is not within its valid time range.",
+            ),
         ),
-        json(500, json!({"error": "server_error"})),
-        json(200, json!({"access_token": ""})),
+        (4, json(500, json!({"error": "server_error"}))),
+        (1, json(200, json!({"access_token": ""}))),
     ] {
-        let run = Scenario::workload_identity().reply(reply).run();
+        let run = Scenario::workload_identity().replies(reply, attempts).run();
+        assert_eq!(run.requests.len(), attempts);
         let e = run.error();
         clean("error", &e.to_string());
         clean("error Debug", &format!("{e:?}"));
@@ -483,7 +490,7 @@ fn host_without_file_access_refuses_workload_identity_before_any_request() {
     assert_eq!(e.mi_source(), Some(Source::WorkloadIdentity), "never IMDS");
     assert_eq!(
         e.message(),
-        "workload identity needs to read a file (AZURE_FEDERATED_TOKEN_FILE), which this host cannot do (proxy-wasm has no file access); run the azmi component in a host with wasi:filesystem"
+        "workload identity needs to read a file (AZURE_FEDERATED_TOKEN_FILE), which this host cannot do (it has no file access); run the azmi component in a host with wasi:filesystem"
     );
 }
 
