@@ -81,8 +81,15 @@ impl Host {
     }
 
     /// Compiles `wasm` (a component exporting `azmi:identity/credential`).
+    ///
+    /// The engine has `concurrency_support` off: azmi is a WASI 0.2 component (no
+    /// component-model async), and with it on every `call_async` runs wasmtime's concurrent
+    /// event loop and every import call allocates a host task: a cached `get-token` costs
+    /// about twice as much (`just bench`).
     pub fn from_bytes(wasm: &[u8]) -> wasmtime::Result<Self> {
-        let engine = Engine::default();
+        let mut config = wasmtime::Config::new();
+        config.concurrency_support(false);
+        let engine = Engine::new(&config)?;
         let component = Component::new(&engine, wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

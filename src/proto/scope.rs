@@ -28,6 +28,11 @@ pub fn validate_scope(scope: &str) -> Result<(), Error> {
             "scope is empty; pass exactly one scope, e.g. https://vault.azure.net/.default",
         ));
     }
+    // One pass over plain ASCII on the cached path; the precise reason only on failure.
+    let suspicious = |b: u8| b <= b' ' || b >= 0x7f;
+    if !scope.bytes().any(suspicious) {
+        return Ok(());
+    }
     if scope.chars().any(char::is_control) {
         return Err(Error::invalid_argument(
             "scope contains control characters; pass exactly one scope, e.g. https://vault.azure.net/.default",

@@ -1,0 +1,66 @@
+//! `just bench`: the DEVELOPERS.md performance targets, measured in one run against the same
+//! emulator, printed as one table (measured, target, ratio). Not a pass/fail test: timing
+//! assertions stay out of the test suite.
+//!
+//! Times are p50/p90 per call. Sub-microsecond paths are timed in batches (see [`timing`]);
+//! loopback paths one call at a time. Allocation counts come from a counting global
+//! allocator ([`alloc`]) and cover host-side (native) allocations only.
+//!
+//! `AZMI_BENCH_COMPONENT=path/to/azmi.wasm` measures another build of the component (e.g.
+//! another opt-level) instead of the embedded one.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
+
+mod alloc;
+mod boundary;
+mod native;
+mod network;
+mod report;
+mod rig;
+mod stub;
+mod timing;
+
+use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+/// The scope every measurement asks for.
+pub const SCOPE: &str = "https://vault.azure.net/.default";
+/// Where in-memory measurements pretend the emulator lives.
+pub const EMU: &str = "http://127.0.0.1:4010";
+
+fn main() {
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let wasm = match std::env::var_os("AZMI_BENCH_COMPONENT") {
+        Some(path) => std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("reading AZMI_BENCH_COMPONENT {path:?}: {e}")),
+        None => azmi_host_test::COMPONENT.to_vec(),
+    };
+    let load_before = load_average();
+    let core = native::measure(SCOPE, 2_000, 1_000);
+    eprintln!("native core measured ({:.1?})", started.elapsed());
+    let boundary = boundary::measure(&rt, &wasm, 2_000, 100);
+    eprintln!("boundary measured ({:.1?})", started.elapsed());
+    let host = azmi_host_test::Host::from_bytes(&wasm).expect("compiling azmi.wasm");
+    let network = network::measure(&rt, &host, 200);
+    eprintln!("loopback measured ({:.1?})", started.elapsed());
+    report::print(&core, &boundary, &network, wasm.len());
+    println!(
+        "\nbench run: {:.1?} on {} CPUs; load average before/after: {load_before} / {}",
+        started.elapsed(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
+    );
+}
+
+/// The 1-minute load average (other builds skew the numbers; this says how much).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
