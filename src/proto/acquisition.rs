@@ -168,7 +168,7 @@ impl Acquisition {
             answered_before: false,
             assertion_read: None,
             secrets,
-            policy: *key_policy(&key_source),
+            policy: *key_source.spec().retry,
             retries: 0,
             jitter: Jitter::new(options.seed),
             call_deadline: options.call_deadline,
@@ -669,9 +669,4 @@ impl Acquisition {
         });
         self.outcome = Some(outcome);
     }
-}
-
-/// The retry rules of `source` (from the source table).
-fn key_policy(source: &Source) -> &'static RetryPolicy {
-    source.spec().retry
 }

@@ -28,7 +28,14 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    fn matches(&self, source: Source, kind: SelectorKind, id: &str, resource: &str) -> bool {
+    /// True when this key is (source, kind, id, resource), compared without allocating.
+    pub(crate) fn matches(
+        &self,
+        source: Source,
+        kind: SelectorKind,
+        id: &str,
+        resource: &str,
+    ) -> bool {
         self.source == source && self.kind == kind && self.id == id && self.resource == resource
     }
 }

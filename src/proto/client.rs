@@ -129,12 +129,10 @@ impl ManagedIdentity {
             return Ok(None);
         };
         let kind = selector.kind();
-        let refresh_in_flight = self.in_flight.iter().any(|k| {
-            k.source == source
-                && k.kind == kind
-                && k.id == selector.value()
-                && k.resource == resource
-        });
+        let refresh_in_flight = self
+            .in_flight
+            .iter()
+            .any(|k| k.matches(source, kind, selector.value(), resource));
         Ok(
             match self
                 .cache
@@ -245,16 +243,13 @@ impl ManagedIdentity {
             && !self.imds_probed
             && self.answered_by != Some(Source::Imds))
         .then(|| probe_request(&http, &id));
+        let call_deadline = now.plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS));
         let options = Options {
             // A proactive refresh never holds the caller past the cached token's usable life:
             // the token is returned instead (§14 rule 27).
-            call_deadline: usable.as_ref().map_or(
-                now.plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS)),
-                |token| {
-                    now.plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS))
-                        .min(UnixMillis::from_secs(token.usable_until()))
-                },
-            ),
+            call_deadline: usable.as_ref().map_or(call_deadline, |token| {
+                call_deadline.min(UnixMillis::from_secs(token.usable_until()))
+            }),
             seed: u64::from_le_bytes(random[8..].try_into().unwrap_or_default()),
             probe,
         };

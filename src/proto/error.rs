@@ -2,9 +2,6 @@
 
 use super::source::Source;
 
-/// Where the README explains each failure and its fix.
-pub const TROUBLESHOOTING: &str = "https://github.com/azmi-dev/azmi#troubleshooting";
-
 /// What went wrong, finely; [`ErrorKind::class`] gives the three-way WIT classification.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -40,7 +40,7 @@ pub use detect::{
     normalize_thumbprint,
 };
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
-pub use error::{Error, ErrorClass, ErrorKind, TROUBLESHOOTING};
+pub use error::{Error, ErrorClass, ErrorKind};
 pub use files::{FileError, FileErrorKind, FileRead};
 pub use http::{
     Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
