@@ -10,12 +10,39 @@ component_wasm := component_dir / "wasm32-wasip2/component/azmi.wasm"
 default:
     @just --list
 
+# Install what the two commands need: the pinned toolchain's wasm targets (rustup does not add
+# `rust-toolchain.toml` targets to a toolchain that is already installed). Fails at once, naming
+# the command to run, when rustup itself is missing.
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v rustup >/dev/null 2>&1; then
+        echo "azmi needs rustup (it pins Rust 1.95.0 with wasm targets). Install it: https://rustup.rs" >&2
+        exit 1
+    fi
+    toolchain="$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)"
+    rustup toolchain list | grep -q "^$toolchain" \
+        || rustup toolchain install "$toolchain" --profile minimal --component rustfmt,clippy
+    installed="$(rustup target list --installed --toolchain "$toolchain")"
+    missing=""
+    for target in wasm32-wasip2 wasm32-wasip1; do
+        grep -qx "$target" <<<"$installed" || missing="$missing $target"
+    done
+    if [ -n "$missing" ]; then
+        echo "setup: adding Rust targets$missing (once)" >&2
+        rustup target add --toolchain "$toolchain" $missing
+    fi
+    for component in rustfmt clippy; do
+        rustup component list --installed --toolchain "$toolchain" | grep -q "^$component" \
+            || rustup component add --toolchain "$toolchain" "$component"
+    done
+
 # Get a token through the real component from the in-process emulator (no Azure, no network).
-demo:
+demo: setup
     cargo run --quiet -p azmi-host-test --bin azmi -- demo
 
 # Formatting, lints, unit tests, the component, host and CLI tests, the wasmtime plugin example.
-test: check unit component host plugin
+test: setup check unit component host plugin
     @echo "just test: all green"
 
 # Formatting and clippy (native, wasm32-wasip2 component, wasm32-wasip1 filter) with -D warnings.
