@@ -1,12 +1,13 @@
 //! The WASI 0.2 component: exports `azmi:identity/credential`, keeps the cache in the
 //! instance, and maps core values to and from WIT.
 
-use crate::drive::drive;
+use crate::drive::{self, Io};
 use crate::proto::{
-    self, EnvSnapshot, ErrorClass, ErrorKind, HostFacts, IdentitySelector, ManagedIdentity, Source,
-    Start, TokenRequest, is_managed_identity_variable,
+    self, EnvSnapshot, ErrorClass, FileError, FileRead, HostFacts, HttpRequest, HttpResponse,
+    IdentitySelector, ManagedIdentity, Source, TokenRequest, TransportError, UnixMillis,
+    is_managed_identity_variable,
 };
-use crate::wasi_http::{WasiIo, wall_clock_now};
+use crate::wasi_http::{sleep_until, wall_clock_now};
 use bindings::azmi::identity::types as wit;
 use bindings::exports::azmi::identity::credential::Guest;
 use std::cell::RefCell;
@@ -87,57 +88,63 @@ fn get_token(
     credential: &mut ManagedIdentity,
     request: &TokenRequest<'_>,
 ) -> Result<wit::AccessToken, proto::Error> {
-    let now = wall_clock_now();
-    if !request.force_refresh
-        && request.claims.is_none()
-        && let Some(token) = credential.cached(now, request.scope, request.selector)?
-    {
-        return Ok(to_wit_token(token));
+    drive::get_token(credential, request, &mut WasiIo, to_wit_token)
+}
+
+/// The component's host: wasi:http, wasi:clocks, wasi:filesystem, wasi:random and the
+/// environment the host passes in.
+struct WasiIo;
+
+impl Io for WasiIo {
+    fn now(&mut self) -> UnixMillis {
+        wall_clock_now()
     }
-    let env = EnvSnapshot::from_pairs(
-        wasi::cli::environment::get_environment()
+
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        crate::wasi_http::send(request)
+    }
+
+    fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError> {
+        crate::wasi_fs::read_file(read)
+    }
+
+    fn sleep_until(&mut self, deadline: UnixMillis) {
+        sleep_until(deadline);
+    }
+
+    /// Only the managed-identity variables: the core never sees the rest.
+    fn env(&mut self) -> EnvSnapshot {
+        EnvSnapshot::from_pairs(
+            wasi::cli::environment::get_environment()
+                .into_iter()
+                .filter(|(k, _)| is_managed_identity_variable(k)),
+        )
+    }
+
+    /// Whether the Arc agent is installed, seen through the host's read-only preopen of
+    /// `/opt/azcmagent/bin` (its `himds` binary is how the SDKs detect Arc without variables).
+    fn facts(&mut self) -> HostFacts {
+        use wasi::filesystem::types::PathFlags;
+        let arc_agent_present = wasi::filesystem::preopens::get_directories()
             .into_iter()
-            .filter(|(k, _)| is_managed_identity_variable(k)),
-    );
-    match credential.start_with(now, request, &env, host_facts(), random_bytes())? {
-        Start::Cached(token) => Ok(to_wit_token(&token)),
-        Start::Fetch(mut acquisition) => {
-            let outcome = drive(&mut acquisition, &mut WasiIo);
-            let token = credential.complete(wall_clock_now(), &acquisition, outcome)?;
-            Ok(to_wit_token(&token))
+            .any(|(dir, path)| {
+                path.trim_end_matches('/') == "/opt/azcmagent/bin"
+                    && dir.stat_at(PathFlags::empty(), "himds").is_ok()
+            });
+        HostFacts {
+            arc_agent_present,
+            no_file_access: false,
         }
-        // One instance runs one call at a time, so nothing else can be in flight.
-        Start::Wait => Err(proto::Error::new(
-            ErrorKind::Service,
-            None,
-            "internal error: a token fetch was left in flight; please report this",
-        )),
     }
-}
 
-/// Facts the core cannot read itself: whether the Arc agent is installed, seen through the
-/// host's read-only preopen of `/opt/azcmagent/bin` (§14 rule 1).
-fn host_facts() -> HostFacts {
-    use wasi::filesystem::types::PathFlags;
-    let arc_agent_present = wasi::filesystem::preopens::get_directories()
-        .into_iter()
-        .any(|(dir, path)| {
-            path.trim_end_matches('/') == "/opt/azcmagent/bin"
-                && dir.stat_at(PathFlags::empty(), "himds").is_ok()
-        });
-    HostFacts {
-        arc_agent_present,
-        no_file_access: false,
+    fn random(&mut self) -> [u8; 16] {
+        let a = wasi::random::random::get_random_u64().to_le_bytes();
+        let b = wasi::random::random::get_random_u64().to_le_bytes();
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&a);
+        out[8..].copy_from_slice(&b);
+        out
     }
-}
-
-fn random_bytes() -> [u8; 16] {
-    let a = wasi::random::random::get_random_u64().to_le_bytes();
-    let b = wasi::random::random::get_random_u64().to_le_bytes();
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&a);
-    out[8..].copy_from_slice(&b);
-    out
 }
 
 fn to_wit_token(token: &proto::AccessToken) -> wit::AccessToken {

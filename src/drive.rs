@@ -1,16 +1,30 @@
-//! The one blocking loop that drives an [`Acquisition`]: poll an action, perform it through
-//! the host, feed the result back, wait for timeouts. Used by the component (wasi:http) and
-//! by the native tests; proxy-wasm drives the same core from callbacks instead.
+//! The one loop over the core, for every host: [`get_token`] blocks (the component over
+//! wasi:http, the native tests over a fake host); [`pump`] never blocks (the Envoy filter,
+//! whose responses and timers arrive as callbacks). Both are made of the same step,
+//! [`Acquisition::poll`]: perform the action it asks for, report the result, repeat until
+//! it says `Done`; then [`ManagedIdentity::finish`] absorbs the outcome.
+//!
+//! ```text
+//! get_token ─► cached ── Fresh ──────────────────────────────► token
+//!                 │ RefreshDue / Miss
+//!                 ▼
+//!               start ── Cached ─────────────────────────────► token
+//!                 │ Fetch
+//!                 ▼
+//!               poll ─► Act(Send) ─► send ─► handle_response ─┐
+//!                 ▲  ├► Act(ReadFile) ─► read ─► handle_file ─┤
+//!                 │  └► Wait(t) ─► sleep until t ─────────────┤
+//!                 └───────────────────────────────────────────┘
+//!                    Done(outcome) ─► finish ─────────────────► token or error
+//! ```
 
 use crate::proto::{
-    AccessToken, Acquisition, Action, Error, ErrorKind, FileError, FileRead, HttpRequest,
-    HttpResponse, TransportError, UnixMillis,
+    AccessToken, Acquisition, Action, Cached, EnvSnapshot, Error, FileError, FileRead, HostFacts,
+    HttpRequest, HttpResponse, ManagedIdentity, Outcome, Poll, Start, TokenRequest, TransportError,
+    UnixMillis,
 };
 
-/// Upper bound on loop iterations: a state-machine bug fails instead of spinning forever.
-const MAX_STEPS: usize = 64;
-
-/// What the loop needs from its host.
+/// What the blocking loop needs from its host.
 pub trait Io {
     /// Current wall-clock time.
     fn now(&mut self) -> UnixMillis;
@@ -22,41 +36,98 @@ pub trait Io {
     fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError>;
     /// Blocks until `deadline` (wall clock).
     fn sleep_until(&mut self, deadline: UnixMillis);
+    /// The managed-identity variables, read when a fetch starts (never on a cache hit).
+    fn env(&mut self) -> EnvSnapshot;
+    /// What the host can do and sees (file access, the Arc agent).
+    fn facts(&mut self) -> HostFacts;
+    /// 16 random bytes: the request id and the retry jitter.
+    fn random(&mut self) -> [u8; 16];
 }
 
-/// Runs `acquisition` to completion.
-pub fn drive(acquisition: &mut Acquisition, io: &mut impl Io) -> Result<AccessToken, Error> {
-    for _ in 0..MAX_STEPS {
-        if let Some(outcome) = acquisition.poll_outcome() {
-            return outcome;
+/// One `get-token` call: the cache, else a fetch driven to its end. `map` turns the token
+/// into what the caller returns, so a cache hit is served without copying the token first.
+pub fn get_token<T>(
+    credential: &mut ManagedIdentity,
+    request: &TokenRequest<'_>,
+    io: &mut impl Io,
+    map: impl FnOnce(&AccessToken) -> T,
+) -> Result<T, Error> {
+    let now = io.now();
+    if !request.bypasses_cache()
+        && let Cached::Fresh(token) = credential.cached(now, request.scope, request.selector)?
+    {
+        return Ok(map(token));
+    }
+    let (env, facts, random) = (io.env(), io.facts(), io.random());
+    match credential.start(now, request, &env, facts, random)? {
+        Start::Cached(token) => Ok(map(&token)),
+        Start::Fetch(mut acquisition) => {
+            let outcome = run(&mut acquisition, io);
+            credential
+                .finish(io.now(), outcome)
+                .map(|token| map(&token))
         }
-        let now = io.now();
-        match acquisition.poll_action(now) {
-            Some(Action::Send(request)) => {
-                match io.send(&request) {
-                    Ok(response) => acquisition.handle_response(io.now(), response),
-                    Err(error) => acquisition.handle_transport_error(io.now(), error),
-                }
-                continue;
-            }
-            Some(Action::ReadFile(read)) => {
+        // One blocking caller runs one call at a time, so nothing else can be in flight.
+        Start::Wait => Err(Error::internal("a token fetch was left in flight")),
+    }
+}
+
+/// Runs `acquisition` to its outcome, blocking on the host.
+pub fn run(acquisition: &mut Acquisition, io: &mut impl Io) -> Outcome {
+    loop {
+        match acquisition.poll(io.now()) {
+            Poll::Act(Action::Send(request)) => match io.send(&request) {
+                Ok(response) => acquisition.handle_response(io.now(), response),
+                Err(error) => acquisition.handle_transport_error(io.now(), error),
+            },
+            Poll::Act(Action::ReadFile(read)) => {
                 let result = io.read_file(&read);
                 acquisition.handle_file(io.now(), result);
-                continue;
             }
-            None => {}
-        }
-        match acquisition.poll_timeout() {
-            Some(deadline) => {
-                io.sleep_until(deadline);
-                acquisition.handle_timeout(io.now());
-            }
-            None => break,
+            Poll::Wait(deadline) => io.sleep_until(deadline),
+            Poll::Done(outcome) => return outcome,
         }
     }
-    Err(Error::new(
-        ErrorKind::Service,
-        Some(acquisition.source()),
-        "internal error: the token fetch stopped without an outcome; please report this",
-    ))
+}
+
+/// What the non-blocking loop needs from its host.
+pub trait Dispatch {
+    /// Starts sending `request`, giving up after `timeout_ms` in total; the response (or the
+    /// failure) comes back later through [`Acquisition::handle_response`] or
+    /// [`Acquisition::handle_transport_error`]. An error here means it could not start.
+    fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<(), TransportError>;
+    /// Reads a file now (a host without file access answers `NoAccess`).
+    fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError>;
+}
+
+/// Where a pumped fetch stands.
+#[derive(Debug)]
+#[must_use]
+pub enum Pumped {
+    /// Waiting for the dispatched response, or until this instant (then pump again).
+    Pending(Option<UnixMillis>),
+    /// Finished: hand this to [`ManagedIdentity::finish`].
+    Done(Box<Outcome>),
+}
+
+/// Advances `acquisition` at `now` as far as it goes without waiting: call it when the fetch
+/// starts, when a response arrives (after the `handle_*`), and when the time it asked for
+/// comes.
+pub fn pump(acquisition: &mut Acquisition, now: UnixMillis, host: &mut impl Dispatch) -> Pumped {
+    loop {
+        match acquisition.poll(now) {
+            Poll::Act(Action::Send(request)) => {
+                match host.dispatch(&request, acquisition.send_timeout_ms()) {
+                    Ok(()) => return Pumped::Pending(acquisition.poll_timeout()),
+                    Err(error) => acquisition.handle_transport_error(now, error),
+                }
+            }
+            Poll::Act(Action::ReadFile(read)) => {
+                let result = host.read_file(&read);
+                acquisition.handle_file(now, result);
+            }
+            Poll::Wait(at) => return Pumped::Pending(Some(at)),
+            Poll::Done(outcome) => return Pumped::Done(Box::new(outcome)),
+        }
+    }
 }

@@ -1,10 +1,9 @@
-//! The component's host I/O for [`crate::drive`]: `wasi:http` requests with per-attempt
-//! timeouts, `wasi:clocks` time and sleeps, files through [`crate::wasi_fs`].
+//! The component's network and clock: `wasi:http` requests with per-attempt timeouts,
+//! `wasi:clocks` time and sleeps.
 
-use crate::drive::Io;
 use crate::proto::{
-    FileError, FileRead, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme,
-    TransportError, TransportErrorKind, UnixMillis,
+    HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
+    TransportErrorKind, UnixMillis,
 };
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
@@ -22,31 +21,16 @@ pub(crate) fn wall_clock_now() -> UnixMillis {
     UnixMillis(t.seconds * 1000 + u64::from(t.nanoseconds) / 1_000_000)
 }
 
-/// [`Io`] over wasi:http and wasi:clocks.
-pub(crate) struct WasiIo;
-
-impl Io for WasiIo {
-    fn now(&mut self) -> UnixMillis {
-        wall_clock_now()
-    }
-
-    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        send(request)
-    }
-
-    fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError> {
-        crate::wasi_fs::read_file(read)
-    }
-
-    fn sleep_until(&mut self, deadline: UnixMillis) {
-        let ms = wall_clock_now().millis_until(deadline);
-        if ms > 0 {
-            wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
-        }
+/// Blocks until `deadline` (wall clock) on a monotonic-clock timer.
+pub(crate) fn sleep_until(deadline: UnixMillis) {
+    let ms = wall_clock_now().millis_until(deadline);
+    if ms > 0 {
+        wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
     }
 }
 
-fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+/// Sends `request` over `wasi:http` with its per-attempt timeouts and reads the response.
+pub(crate) fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
     let other = |what: &str| TransportError::new(TransportErrorKind::Other, what.to_string());
     let mut entries: Vec<(String, Vec<u8>)> = request
         .headers

@@ -10,7 +10,7 @@
 mod acquisition;
 mod arc;
 mod cache;
-mod client;
+mod credential;
 mod detect;
 mod env;
 mod error;
@@ -21,6 +21,7 @@ mod request;
 mod response;
 mod retry;
 mod scope;
+mod secret;
 mod selector;
 mod source;
 mod time;
@@ -31,14 +32,11 @@ mod workload;
 #[cfg(test)]
 mod tests;
 
-pub use acquisition::{Acquisition, Action};
-pub use arc::{ARC_KEY_DIR, ARC_KEY_MAX_BYTES};
-pub use cache::{CacheKey, Lookup, MAX_ENTRIES, REFRESH_RETRY_MS};
-pub use client::{ManagedIdentity, Start, TokenRequest};
-pub use detect::{
-    ARC_DEFAULT_ENDPOINT, DEFAULT_AUTHORITY_HOST, Detection, IMDS_BASE, IMDS_PATH, detect,
-    normalize_thumbprint,
-};
+pub use acquisition::{Acquisition, Action, Outcome, Poll};
+pub use arc::ARC_KEY_DIR;
+pub use cache::CacheKey;
+pub use credential::{Cached, ManagedIdentity, Start, TokenRequest};
+pub use detect::{DEFAULT_AUTHORITY_HOST, normalize_thumbprint};
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
 pub use error::{Error, ErrorClass, ErrorKind};
 pub use files::{FileError, FileErrorKind, FileRead};
@@ -46,15 +44,12 @@ pub use http::{
     Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
     TransportErrorKind,
 };
-pub use response::ServiceError;
-pub use retry::{
-    DEFAULT_CALL_DEADLINE_MS, Growth, IMDS_RETRY, LOCAL_RETRY, NO_404_RETRY, RETRY_AFTER_CAP_MS,
-    RetryPolicy, parse_http_date,
-};
-pub use scope::{DEFAULT_SUFFIX, resource_from_scope};
 pub use selector::{IdentitySelector, SelectorKind};
-pub use source::{SOURCES, SelectorParams, Source, SourceSpec, Timeouts};
+pub use source::{Source, Timeouts};
 pub use time::UnixMillis;
-pub use token::{AccessToken, EXPIRY_MARGIN_SECS, HALF_LIFE_THRESHOLD_SECS};
+pub use token::AccessToken;
 pub use url::Endpoint;
-pub use workload::{ASSERTION_MAX_AGE_MS, ASSERTION_MAX_BYTES};
+
+/// For the Envoy filter, which validates its configured scope.
+#[cfg(any(test, feature = "proxy-wasm"))]
+pub(crate) use scope::resource_from_scope;

@@ -1,6 +1,7 @@
 //! The filter's plugin configuration: the JSON in Envoy's `configuration` field.
 
 use crate::proto::{Error, IdentitySelector, resource_from_scope};
+
 use serde::Deserialize;
 
 /// Header set when the configuration names none.

@@ -1,23 +1,24 @@
-//! The root context's state, without any host call: the cache, the single in-flight fetch,
-//! the paused streams, and what to do with each when the fetch ends. The proxy-wasm glue
-//! (`root.rs`, `stream.rs`) performs what these methods return, so all of the filter's
-//! decisions are unit-tested natively.
+//! The root context's state, without any host call: the credential, the one fetch in flight
+//! (driven by [`crate::drive::pump`]), the paused streams, and what to do with each when the
+//! fetch ends. The proxy-wasm glue (`root.rs`, `stream.rs`) performs what these methods
+//! return, so all of the filter's decisions are unit-tested natively. Caching, refresh timing,
+//! failure hold-down, deadlines and retries are the core's: this file only maps them onto
+//! streams.
 
 use super::config::{FailMode, FilterConfig};
+use crate::drive::{self, Pumped};
 use crate::proto::{
-    AccessToken, Acquisition, Action, EnvSnapshot, Error, ErrorClass, FileError, FileErrorKind,
-    HostFacts, HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Start, TokenRequest,
-    TransportError, UnixMillis,
+    AccessToken, Acquisition, Cached, EnvSnapshot, Error, ErrorClass, FileError, FileErrorKind,
+    FileRead, HostFacts, HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Outcome,
+    Start, TokenRequest, TransportError, UnixMillis,
 };
 
 /// After a failed fetch, requests in this window get the same answer without a new token
 /// request: a failing endpoint is asked at most about once a second per worker, whatever the
-/// request rate.
+/// request rate ([`ManagedIdentity::with_failure_hold`]).
 pub const FAILURE_HOLD_MS: u64 = 1_000;
 /// Status of the local reply sent instead of an unauthenticated request.
 pub const DENY_STATUS: u32 = 503;
-/// Bound on actions handled in one callback: a state-machine bug fails instead of spinning.
-const MAX_STEPS: usize = 64;
 
 /// The header value `Bearer <token>`. `Debug` never shows the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -135,14 +136,7 @@ struct Fetch {
     call: Option<u32>,
 }
 
-/// A failed fetch, answered again until `until`.
-#[derive(Debug)]
-struct Failure {
-    error: Error,
-    until: UnixMillis,
-}
-
-/// One root context's state: one scope and identity, one cache, at most one fetch.
+/// One root context's state: one scope and identity, one credential, at most one fetch.
 #[derive(Debug)]
 pub struct TokenRoot {
     config: FilterConfig,
@@ -152,10 +146,6 @@ pub struct TokenRoot {
     fetch: Option<Fetch>,
     /// Paused streams, in arrival order.
     waiting: Vec<u32>,
-    failure: Option<Failure>,
-    /// The token last obtained: still served while the core has a proactive refresh due
-    /// (the core's cache answers `None` then, so that someone starts the refresh).
-    current: Option<AccessToken>,
     /// A wake-up tick was asked for and has not come yet.
     wake_pending: bool,
     /// Counts fetches: with the time, the seed of the request id.
@@ -168,20 +158,16 @@ impl TokenRoot {
     /// The state for `config` with the VM's managed-identity variables `env`. An environment
     /// that cannot work at all (Azure Arc and workload identity need files; a selector the
     /// source refuses) is found here, without sending anything, and every request gets it.
-    pub fn new(config: FilterConfig, env: EnvSnapshot, now: UnixMillis) -> Self {
+    pub fn new(config: FilterConfig, env: EnvSnapshot, _now: UnixMillis) -> Self {
         let selector = config.selector();
-        let refused = ManagedIdentity::new()
-            .start(now, &config.scope, &selector, &env, host_facts(), [0; 16])
-            .err();
+        let refused = ManagedIdentity::check(&env, host_facts(), &config.scope, &selector).err();
         Self {
             config,
             selector,
             env,
-            identity: ManagedIdentity::new(),
+            identity: ManagedIdentity::new().with_failure_hold(FAILURE_HOLD_MS),
             fetch: None,
             waiting: Vec::new(),
-            failure: None,
-            current: None,
             wake_pending: false,
             fetches: 0,
             refused,
@@ -203,32 +189,26 @@ impl TokenRoot {
         if let Some(error) = &self.refused {
             return self.step(self.failed(error), false);
         }
-        match self
+        let idle = self.fetch.is_none();
+        let verdict = match self
             .identity
             .cached(now, &self.config.scope, &self.selector)
         {
-            Ok(Some(token)) => {
-                let bearer = Bearer::new(token);
-                return self.step(Verdict::Forward(bearer), false);
+            Ok(Cached::Fresh(token)) => {
+                let verdict = Verdict::Forward(Bearer::new(token));
+                return self.step(verdict, false);
             }
-            Ok(None) => {}
+            // Served now; the refresh is the root's job.
+            Ok(Cached::RefreshDue(token)) => Verdict::Forward(Bearer::new(token)),
+            Ok(Cached::Miss) => {
+                self.waiting.push(context_id);
+                Verdict::Pause
+            }
+            // A bad scope, or a failure the core still remembers.
             Err(error) => return self.step(self.failed(&error), false),
-        }
-        // The core wants a fetch: a miss, or a proactive refresh of a token still usable.
-        if let Some(token) = self.current.as_ref().filter(|t| t.is_fresh(now)) {
-            let bearer = Bearer::new(token);
-            let wake = self.fetch.is_none() && self.ask_wake();
-            return self.step(Verdict::Forward(bearer), wake);
-        }
-        if self.fetch.is_none()
-            && let Some(failure) = &self.failure
-            && now < failure.until
-        {
-            return self.step(self.failed(&failure.error), false);
-        }
-        self.waiting.push(context_id);
-        let wake = self.fetch.is_none() && self.ask_wake();
-        self.step(Verdict::Pause, wake)
+        };
+        let wake = idle && self.ask_wake();
+        self.step(verdict, wake)
     }
 
     fn step(&self, verdict: Verdict, wake: bool) -> RequestStep {
@@ -250,48 +230,32 @@ impl TokenRoot {
         self.waiting.retain(|&id| id != context_id);
     }
 
-    /// The root's tick at `now`: starts the fetch (or proactive refresh) that requests asked
-    /// for, or passes time to the one in flight.
+    /// The root's tick at `now`: passes time to the fetch in flight, or starts the fetch (or
+    /// proactive refresh) that requests asked for.
     pub fn on_tick(&mut self, now: UnixMillis, dispatch: &mut impl Dispatch) -> Effects {
         self.wake_pending = false;
-        if let Some(fetch) = &mut self.fetch {
-            if fetch.acquisition.poll_timeout().is_some_and(|t| now >= t) {
-                fetch.acquisition.handle_timeout(now);
-            }
+        if self.fetch.is_some() {
             return self.pump(now, dispatch);
         }
         if self.refused.is_some() {
-            return Effects::default();
-        }
-        let needed = match self
-            .identity
-            .cached(now, &self.config.scope, &self.selector)
-        {
-            Ok(Some(_)) => false,
-            // A miss with nobody waiting is a refresh due.
-            Ok(None) => !self.waiting.is_empty() || self.current.is_some(),
-            Err(_) => false,
-        };
-        if !needed {
-            return self.resume_all_with_cache(now);
-        }
-        self.start(now, dispatch)
-    }
-
-    /// Requests that paused while a fetch was ending find the token cached.
-    fn resume_all_with_cache(&mut self, now: UnixMillis) -> Effects {
-        if self.waiting.is_empty() {
             return Effects::default();
         }
         match self
             .identity
             .cached(now, &self.config.scope, &self.selector)
         {
-            Ok(Some(token)) => {
+            // Requests that paused while a fetch was ending find the token cached.
+            Ok(Cached::Fresh(token)) => {
                 let token = token.clone();
-                self.succeeded(&token)
+                self.resume_all(Verdict::Forward(Bearer::new(&token)))
             }
-            _ => Effects::default(),
+            Ok(Cached::RefreshDue(_)) => self.start(now, dispatch),
+            Ok(Cached::Miss) if !self.waiting.is_empty() => self.start(now, dispatch),
+            Ok(Cached::Miss) => Effects::default(),
+            Err(error) => {
+                let verdict = self.failed(&error);
+                self.resume_all(verdict)
+            }
         }
     }
 
@@ -332,14 +296,11 @@ impl TokenRoot {
             timeout_ms: self.config.timeout_ms.map(u64::from),
             ..TokenRequest::new(&self.config.scope, &self.selector)
         };
-        let started = self.identity.start_with(
-            now,
-            &request,
-            &self.env,
-            host_facts(),
-            seed(now, self.fetches),
-        );
-        match started {
+        let random = seed(now, self.fetches);
+        match self
+            .identity
+            .start(now, &request, &self.env, host_facts(), random)
+        {
             Ok(Start::Fetch(acquisition)) => {
                 self.fetch = Some(Fetch {
                     acquisition,
@@ -347,105 +308,72 @@ impl TokenRoot {
                 });
                 self.pump(now, dispatch)
             }
-            Ok(Start::Cached(token)) => self.succeeded(&token),
+            Ok(Start::Cached(token)) => self.resume_all(Verdict::Forward(Bearer::new(&token))),
             // Only this root starts fetches, and it has none in flight.
             Ok(Start::Wait) => Effects::default(),
-            Err(error) => self.fetch_failed(now, error),
+            Err(error) => self.fetch_failed(error),
         }
     }
 
-    /// Performs the fetch's actions until it waits for a response or a timeout, or ends.
+    /// Advances the fetch with [`drive::pump`]; absorbs its outcome when it ends.
     fn pump(&mut self, now: UnixMillis, dispatch: &mut impl Dispatch) -> Effects {
-        for _ in 0..MAX_STEPS {
-            let Some(fetch) = self.fetch.as_mut() else {
-                return Effects::default();
-            };
-            if let Some(outcome) = fetch.acquisition.poll_outcome() {
-                return self.finish(now, outcome);
-            }
-            match fetch.acquisition.poll_action(now) {
-                Some(Action::Send(request)) => {
-                    let t = request.timeouts;
-                    let attempt = t.connect_ms + t.first_byte_ms + t.between_bytes_ms;
-                    let attempt = self
-                        .config
-                        .timeout_ms
-                        .map_or(attempt, |limit| attempt.min(u64::from(limit)));
-                    let timeout = u32::try_from(attempt).unwrap_or(u32::MAX);
-                    match dispatch.dispatch(&request, timeout) {
-                        Ok(call) => {
-                            fetch.call = Some(call);
-                            return Effects::default();
-                        }
-                        Err(error) => fetch.acquisition.handle_transport_error(now, error),
-                    }
-                }
-                // Cannot happen (`no_file_access` refuses the sources that read files), but
-                // answer it rather than stall.
-                Some(Action::ReadFile(_)) => fetch.acquisition.handle_file(
-                    now,
-                    Err(FileError {
-                        kind: FileErrorKind::NoAccess,
-                        detail: "proxy-wasm has no file access".into(),
-                    }),
-                ),
-                None => return Effects::default(),
-            }
-        }
-        let error = Error::new(
-            crate::proto::ErrorKind::Service,
-            None,
-            "internal error: the token fetch did not settle; please report this",
-        );
-        self.finish(now, Err(error))
-    }
-
-    fn finish(&mut self, now: UnixMillis, outcome: Result<AccessToken, Error>) -> Effects {
-        let Some(fetch) = self.fetch.take() else {
+        let Some(fetch) = self.fetch.as_mut() else {
             return Effects::default();
         };
-        match self.identity.complete(now, &fetch.acquisition, outcome) {
-            Ok(token) => self.succeeded(&token),
-            Err(error) => self.fetch_failed(now, error),
+        let mut glue = Glue {
+            dispatch,
+            call: None,
+        };
+        match drive::pump(&mut fetch.acquisition, now, &mut glue) {
+            Pumped::Pending(_) => {
+                if glue.call.is_some() {
+                    fetch.call = glue.call;
+                }
+                Effects::default()
+            }
+            Pumped::Done(outcome) => {
+                self.fetch = None;
+                self.finish(now, *outcome)
+            }
         }
     }
 
-    fn succeeded(&mut self, token: &AccessToken) -> Effects {
-        self.failure = None;
-        let mut log = Vec::new();
-        if self.current.as_ref() == Some(token) {
-            // A failed proactive refresh: the core kept the current token (and retries later).
-            log.push((
-                Level::Warn,
-                format!(
-                    "proactive refresh for {} failed; the current token stays in use until it expires",
-                    self.config.scope
-                ),
-            ));
-        } else {
-            log.push((
-                Level::Info,
-                format!(
-                    "token for {} from {} (expires_on {}, refresh_on {})",
-                    self.config.scope,
-                    token.source(),
-                    token.expires_on(),
-                    token.refresh_on()
-                ),
-            ));
-            self.current = Some(token.clone());
+    fn finish(&mut self, now: UnixMillis, outcome: Outcome) -> Effects {
+        let refresh_failure = match outcome.result() {
+            Err(error) if outcome.is_refresh() => Some(error.message().to_string()),
+            _ => None,
+        };
+        match self.identity.finish(now, outcome) {
+            Ok(token) => {
+                let line = match refresh_failure {
+                    Some(why) => (
+                        Level::Warn,
+                        format!(
+                            "proactive refresh for {} failed; the current token stays in use until it expires: {why}",
+                            self.config.scope
+                        ),
+                    ),
+                    None => (
+                        Level::Info,
+                        format!(
+                            "token for {} from {} (expires_on {}, refresh_on {})",
+                            self.config.scope,
+                            token.source(),
+                            token.expires_on(),
+                            token.refresh_on()
+                        ),
+                    ),
+                };
+                let mut effects = self.resume_all(Verdict::Forward(Bearer::new(&token)));
+                effects.log.push(line);
+                effects
+            }
+            Err(error) => self.fetch_failed(error),
         }
-        let bearer = Bearer::new(token);
-        let resume = self
-            .waiting
-            .drain(..)
-            .map(|id| (id, Verdict::Forward(bearer.clone())))
-            .collect();
-        Effects { resume, log }
     }
 
-    fn fetch_failed(&mut self, now: UnixMillis, error: Error) -> Effects {
-        let log = vec![(
+    fn fetch_failed(&mut self, error: Error) -> Effects {
+        let line = (
             Level::Warn,
             format!(
                 "no token for {}; {} paused request(s) {}: {}",
@@ -457,18 +385,23 @@ impl TokenRoot {
                 },
                 error.message()
             ),
-        )];
-        let verdict = self.failed(&error);
+        );
+        let mut effects = self.resume_all(self.failed(&error));
+        effects.log.push(line);
+        effects
+    }
+
+    /// Resumes every paused stream with `verdict`, in arrival order.
+    fn resume_all(&mut self, verdict: Verdict) -> Effects {
         let resume = self
             .waiting
             .drain(..)
             .map(|id| (id, verdict.clone()))
             .collect();
-        self.failure = Some(Failure {
-            error,
-            until: now.plus_millis(FAILURE_HOLD_MS),
-        });
-        Effects { resume, log }
+        Effects {
+            resume,
+            log: Vec::new(),
+        }
     }
 
     /// The verdict for a request that cannot get a token because of `error`.
@@ -477,6 +410,29 @@ impl TokenRoot {
             FailMode::Deny => Verdict::Reply(LocalReply::from_error(error)),
             FailMode::Allow => Verdict::ForwardUnauthenticated,
         }
+    }
+}
+
+/// [`drive::Dispatch`] over the glue's [`Dispatch`], keeping the call id of what it sent.
+struct Glue<'a, D> {
+    dispatch: &'a mut D,
+    call: Option<u32>,
+}
+
+impl<D: Dispatch> drive::Dispatch for Glue<'_, D> {
+    fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<(), TransportError> {
+        let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
+        self.call = Some(self.dispatch.dispatch(request, timeout)?);
+        Ok(())
+    }
+
+    /// Cannot happen (`no_file_access` refuses the sources that read files), but answered
+    /// rather than stalled.
+    fn read_file(&mut self, _read: &FileRead) -> Result<Vec<u8>, FileError> {
+        Err(FileError {
+            kind: FileErrorKind::NoAccess,
+            detail: "proxy-wasm has no file access".into(),
+        })
     }
 }
 

@@ -2,10 +2,10 @@
 //! driven through a fake `azmi::drive::Io` that answers from memory.
 
 use crate::{alloc, timing};
-use azmi::drive::{Io, drive};
+use azmi::drive::{self, Io};
 use azmi::proto::{
-    EnvSnapshot, FileError, FileErrorKind, FileRead, HostFacts, HttpRequest, HttpResponse,
-    IdentitySelector, ManagedIdentity, Start, TransportError, UnixMillis,
+    AccessToken, Cached, EnvSnapshot, FileError, FileErrorKind, FileRead, HostFacts, HttpRequest,
+    HttpResponse, IdentitySelector, ManagedIdentity, TokenRequest, TransportError, UnixMillis,
 };
 use std::hint::black_box;
 
@@ -44,6 +44,18 @@ impl Io for FakeImds {
     fn sleep_until(&mut self, deadline: UnixMillis) {
         self.now = self.now.max(deadline);
     }
+
+    fn env(&mut self) -> EnvSnapshot {
+        EnvSnapshot::default()
+    }
+
+    fn facts(&mut self) -> HostFacts {
+        HostFacts::default()
+    }
+
+    fn random(&mut self) -> [u8; 16] {
+        [7; 16]
+    }
 }
 
 /// Fetches one token for `scope` (IMDS, system-assigned) through the fake, then times
@@ -66,21 +78,14 @@ pub fn measure(scope: &str, samples: usize, batch: u64) -> Core {
         body: body.to_string().into_bytes(),
     };
     let selector = IdentitySelector::SystemAssigned;
-    let env = EnvSnapshot::from_pairs(std::iter::empty::<(String, String)>());
     let mut identity = ManagedIdentity::new();
-    match identity.start(now, scope, &selector, &env, HostFacts::default(), [7; 16]) {
-        Ok(Start::Fetch(mut acquisition)) => {
-            let outcome = drive(&mut acquisition, &mut io);
-            identity
-                .complete(io.now, &acquisition, outcome)
-                .expect("the fake IMDS issues a token");
-        }
-        other => panic!("expected a fetch: {other:?}"),
-    }
+    let request = TokenRequest::new(scope, &selector);
+    drive::get_token(&mut identity, &request, &mut io, AccessToken::clone)
+        .expect("the fake IMDS issues a token");
     let mut lookup = |calls: u64| {
         for _ in 0..calls {
             let hit = identity.cached(black_box(now), black_box(scope), black_box(&selector));
-            assert!(matches!(black_box(hit), Ok(Some(_))), "cache miss");
+            assert!(matches!(black_box(hit), Ok(Cached::Fresh(_))), "cache miss");
         }
     };
     let allocations = alloc::per_call(10_000, &mut lookup);

@@ -6,8 +6,9 @@ use super::harness::{
     Expect, Run, SECRET, Scenario, Scripted, T0, T0_SECS, TOKEN, assert_request, json, respond,
     token_expiring_at, transport,
 };
+use crate::proto::retry::LOCAL_RETRY;
 use crate::proto::{
-    Error, ErrorClass, ErrorKind, IdentitySelector, LOCAL_RETRY, Method, Scheme, Source, Timeouts,
+    Error, ErrorClass, ErrorKind, IdentitySelector, Method, Scheme, Source, Timeouts,
     TransportErrorKind,
 };
 
@@ -377,6 +378,7 @@ fn deadline_backstop_uses_app_service_timeouts() {
     let e = acquisition
         .poll_outcome()
         .expect("outcome")
+        .into_result()
         .expect_err("timeout");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(

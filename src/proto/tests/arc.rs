@@ -7,9 +7,11 @@ use super::harness::{
     ARC_KEY, ARC_KEY_PATH, Expect, Run, Scenario, Scripted, T0_SECS, TOKEN, arc_challenge,
     assert_request, challenge, json, respond,
 };
+use crate::proto::arc::ARC_KEY_MAX_BYTES;
+use crate::proto::detect::ARC_DEFAULT_ENDPOINT;
 use crate::proto::{
-    ARC_DEFAULT_ENDPOINT, ARC_KEY_DIR, ARC_KEY_MAX_BYTES, Error, ErrorClass, ErrorKind,
-    FileErrorKind, FileRead, HttpRequest, IdentitySelector, Method, Scheme, Source,
+    ARC_KEY_DIR, Error, ErrorClass, ErrorKind, FileErrorKind, FileRead, HttpRequest,
+    IdentitySelector, Method, Scheme, Source,
 };
 
 const CLIENT: &str = "5e29463d-71da-4fe0-8e69-999b57db23b0";

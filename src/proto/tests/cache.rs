@@ -3,9 +3,10 @@
 use serde_json::json;
 
 use super::harness::{Scenario, T0, T0_SECS, TOKEN, json, token_expiring_at, transport};
+use crate::proto::cache::MAX_ENTRIES;
+use crate::proto::token::EXPIRY_MARGIN_SECS;
 use crate::proto::{
-    EXPIRY_MARGIN_SECS, ErrorKind, IdentitySelector, MAX_ENTRIES, Source, Start,
-    TransportErrorKind, UnixMillis,
+    Cached, ErrorKind, IdentitySelector, Source, Start, TransportErrorKind, UnixMillis,
 };
 
 const CLIENT: &str = "5e29463d-71da-4fe0-8e69-999b57db23b0";
@@ -355,7 +356,7 @@ fn finish(
     };
     acquisition.handle_response(now, reply.into_response());
     let outcome = acquisition.poll_outcome().expect("an outcome");
-    s.identity().complete(now, &acquisition, outcome)
+    s.identity().finish(now, outcome)
 }
 
 #[track_caller]
@@ -416,15 +417,17 @@ fn during_a_refresh_other_callers_get_the_still_usable_token() {
     // The refresh is due: the first caller refreshes...
     let now = s.now();
     assert!(
-        s.identity()
-            .cached(
-                now,
-                "https://management.azure.com/.default",
-                &IdentitySelector::SystemAssigned
-            )
-            .expect("valid")
-            .is_none(),
-        "refresh due: the cache path sends the caller to start"
+        matches!(
+            s.identity()
+                .cached(
+                    now,
+                    "https://management.azure.com/.default",
+                    &IdentitySelector::SystemAssigned
+                )
+                .expect("valid"),
+            Cached::RefreshDue(token) if token.secret() == "old"
+        ),
+        "refresh due: the cache path serves the token and sends the caller to start"
     );
     let refresh = s.start_fetch();
     // ...the others get the old token from both paths, without a request.
@@ -440,9 +443,11 @@ fn during_a_refresh_other_callers_get_the_still_usable_token() {
             "https://management.azure.com/.default",
             &IdentitySelector::SystemAssigned,
         )
-        .expect("valid")
-        .map(|t| t.secret().to_string());
-    assert_eq!(cached.as_deref(), Some("old"));
+        .expect("valid");
+    assert!(
+        matches!(cached, Cached::Fresh(token) if token.secret() == "old"),
+        "single flight: {cached:?}"
+    );
     // The refresh lands: everyone gets the new token.
     let token = finish(&mut s, refresh, token_with("new", T0_SECS + 2 * 86_400)).expect("token");
     assert_eq!(token.secret(), "new");

@@ -1,9 +1,9 @@
 //! Source detection (§3, §14 rules 1–3): precedence, empty values, endpoint validation.
 
 use super::harness::{Scenario, T0_SECS, token_expiring_at};
+use crate::proto::detect::{Detection, detect};
 use crate::proto::{
-    Detection, EnvSnapshot, ErrorClass, ErrorKind, HostFacts, IdentitySelector, SelectorKind,
-    Source, detect,
+    EnvSnapshot, ErrorClass, ErrorKind, HostFacts, IdentitySelector, SelectorKind, Source,
 };
 
 const IDENTITY_ENDPOINT: &str = "http://127.0.0.1:41564/msi/token";

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
-use crate::drive::{Io, drive};
+use crate::drive::{self, Io};
 use crate::proto::{
     AccessToken, Acquisition, EnvSnapshot, Error, FileError, FileErrorKind, FileRead, HostFacts,
     HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Method, Scheme, Start,
@@ -307,9 +307,16 @@ pub struct Call {
 }
 
 impl Call {
-    /// Skips the cache (what an adapter checks before [`ManagedIdentity::cached`]).
-    fn bypasses_cache(&self) -> bool {
-        self.force_refresh || self.claims.is_some()
+    /// The borrowed [`TokenRequest`] for `scope` and `selector` with these options.
+    fn request<'a>(&'a self, scope: &'a str, selector: &'a IdentitySelector) -> TokenRequest<'a> {
+        TokenRequest {
+            force_refresh: self.force_refresh,
+            claims: self.claims.as_deref(),
+            client_capabilities: &self.capabilities,
+            timeout_ms: self.timeout_ms,
+            probe: self.probe,
+            ..TokenRequest::new(scope, selector)
+        }
     }
 }
 
@@ -534,48 +541,21 @@ impl Scenario {
     /// Deterministic, different per run: request ids must change between requests.
     fn next_random(&mut self) -> [u8; 16] {
         self.runs = self.runs.wrapping_add(1);
-        let mut out = [0u8; 16];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = self
-                .runs
-                .wrapping_mul(0x9d)
-                .wrapping_add((i as u8).wrapping_mul(0x3b))
-                ^ 0xa5;
-        }
-        if let Some(seed) = self.seed {
-            out[8..].copy_from_slice(&seed.to_le_bytes());
-        }
-        out
+        random_for(self.runs, self.seed)
     }
 
     /// Calls [`ManagedIdentity::start`] directly (for tests that step an [`Acquisition`]).
     pub fn start(&mut self) -> Result<Start, Error> {
-        let env = self.snapshot();
-        let random = self.next_random();
-        self.identity.start(
-            self.clock,
-            &self.scope,
-            &self.selector,
-            &env,
-            self.facts,
-            random,
-        )
+        self.start_with(&Call::default())
     }
 
-    /// Calls [`ManagedIdentity::start_with`] directly with `call`'s options.
+    /// Calls [`ManagedIdentity::start`] directly with `call`'s options.
     pub fn start_with(&mut self, call: &Call) -> Result<Start, Error> {
         let env = self.snapshot();
         let random = self.next_random();
-        let request = TokenRequest {
-            force_refresh: call.force_refresh,
-            claims: call.claims.as_deref(),
-            client_capabilities: &call.capabilities,
-            timeout_ms: call.timeout_ms,
-            probe: call.probe,
-            ..TokenRequest::new(&self.scope, &self.selector)
-        };
+        let request = call.request(&self.scope, &self.selector);
         self.identity
-            .start_with(self.clock, &request, &env, self.facts, random)
+            .start(self.clock, &request, &env, self.facts, random)
     }
 
     /// Like [`Scenario::start`], but panics unless a fetch starts.
@@ -589,17 +569,14 @@ impl Scenario {
         }
     }
 
-    /// One `get_token` the way an adapter does it: [`ManagedIdentity::cached`], else
-    /// [`ManagedIdentity::start`], [`drive`] with the fake host, [`ManagedIdentity::complete`].
+    /// One `get_token` the way every host does it: [`drive::get_token`] with the fake host.
     /// Panics if a scripted reply is left over.
     #[track_caller]
     pub fn run(&mut self) -> Run {
         self.run_with(&Call::default())
     }
 
-    /// [`Scenario::run`] with options, through [`ManagedIdentity::start_with`] (and without
-    /// the [`ManagedIdentity::cached`] shortcut when the options bypass the cache, as the
-    /// component does).
+    /// [`Scenario::run`] with options.
     #[track_caller]
     pub fn run_with(&mut self, call: &Call) -> Run {
         let started_at = self.clock;
@@ -609,8 +586,13 @@ impl Scenario {
             self.files.clone(),
         );
         io.fallback = self.fallback.clone();
-        let result = self.get_token(&mut io, call);
+        io.env = self.snapshot();
+        io.facts = self.facts;
+        (io.runs, io.seed) = (self.runs, self.seed);
+        let request = call.request(&self.scope, &self.selector);
+        let result = drive::get_token(&mut self.identity, &request, &mut io, AccessToken::clone);
         self.clock = io.clock;
+        self.runs = io.runs;
         assert!(
             io.script.is_empty(),
             "scripted replies were not used: {:#?}",
@@ -643,23 +625,22 @@ impl Scenario {
             finished_at: self.clock,
         }
     }
+}
 
-    fn get_token(&mut self, io: &mut FakeIo, call: &Call) -> Result<AccessToken, Error> {
-        let now = io.now();
-        if !call.bypasses_cache()
-            && let Some(token) = self.identity.cached(now, &self.scope, &self.selector)?
-        {
-            return Ok(token.clone());
-        }
-        match self.start_with(call)? {
-            Start::Cached(token) => Ok(token),
-            Start::Fetch(mut acquisition) => {
-                let outcome = drive(&mut acquisition, io);
-                self.identity.complete(io.now(), &acquisition, outcome)
-            }
-            Start::Wait => panic!("nothing else is in flight in a scenario"),
-        }
+/// The 16 "random" bytes of run number `runs`: deterministic, different per run, with the
+/// jitter seed in the second half when the test fixed one.
+fn random_for(runs: u8, seed: Option<u64>) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = runs
+            .wrapping_mul(0x9d)
+            .wrapping_add((i as u8).wrapping_mul(0x3b))
+            ^ 0xa5;
     }
+    if let Some(seed) = seed {
+        out[8..].copy_from_slice(&seed.to_le_bytes());
+    }
+    out
 }
 
 /// The host: virtual time, scripted replies and files, a record of what was sent and read.
@@ -672,6 +653,10 @@ struct FakeIo {
     sleeps: Vec<UnixMillis>,
     sent_at: Vec<UnixMillis>,
     fallback: Option<Scripted>,
+    env: EnvSnapshot,
+    facts: HostFacts,
+    runs: u8,
+    seed: Option<u64>,
 }
 
 impl FakeIo {
@@ -688,6 +673,10 @@ impl FakeIo {
             sleeps: Vec::new(),
             sent_at: Vec::new(),
             fallback: None,
+            env: EnvSnapshot::default(),
+            facts: HostFacts::default(),
+            runs: 0,
+            seed: None,
         }
     }
 }
@@ -723,6 +712,19 @@ impl Io for FakeIo {
     fn sleep_until(&mut self, deadline: UnixMillis) {
         self.sleeps.push(deadline);
         self.clock = self.clock.max(deadline);
+    }
+
+    fn env(&mut self) -> EnvSnapshot {
+        self.env.clone()
+    }
+
+    fn facts(&mut self) -> HostFacts {
+        self.facts
+    }
+
+    fn random(&mut self) -> [u8; 16] {
+        self.runs = self.runs.wrapping_add(1);
+        random_for(self.runs, self.seed)
     }
 }
 

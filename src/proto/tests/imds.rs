@@ -6,9 +6,10 @@ use super::harness::{
     Expect, Scenario, T0, T0_SECS, TOKEN, assert_request, assert_request_id, json, respond,
     token_expiring_at, transport,
 };
+use crate::proto::retry::IMDS_RETRY;
 use crate::proto::{
-    ErrorClass, ErrorKind, IMDS_RETRY, IdentitySelector, Method, Scheme, Source, Timeouts,
-    TransportErrorKind, UnixMillis,
+    ErrorClass, ErrorKind, IdentitySelector, Method, Scheme, Source, Timeouts, TransportErrorKind,
+    UnixMillis,
 };
 
 const IMDS: &str = "169.254.169.254";
@@ -649,6 +650,7 @@ fn deadline_backstop_gives_up_when_the_host_never_answers() {
     let e = acquisition
         .poll_outcome()
         .expect("an outcome at the deadline")
+        .into_result()
         .expect_err("a timeout");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(e.mi_source(), Some(Source::Imds));

@@ -115,6 +115,7 @@ fn probe_that_hangs_gives_up_after_its_own_short_deadline() {
     let e = acquisition
         .poll_outcome()
         .expect("outcome")
+        .into_result()
         .expect_err("error");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(acquisition.poll_action(T0.plus_millis(4_000)).is_none());

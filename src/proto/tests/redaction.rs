@@ -116,6 +116,7 @@ fn credential_and_fetch_debug_never_show_the_token() {
         acquisition
             .poll_outcome()
             .expect("outcome")
+            .into_result()
             .expect("token")
             .secret(),
         TOKEN

@@ -7,7 +7,8 @@ use serde_json::json;
 use super::harness::{
     Call, Scenario, Scripted, T0, T0_SECS, TOKEN, json, query_pairs, split_path, transport,
 };
-use crate::proto::{ErrorKind, REFRESH_RETRY_MS, Source, TransportErrorKind, UnixMillis};
+use crate::proto::cache::REFRESH_RETRY_MS;
+use crate::proto::{ErrorKind, Source, TransportErrorKind, UnixMillis};
 
 const SEED: u64 = 7;
 

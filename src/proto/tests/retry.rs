@@ -10,10 +10,11 @@ use serde_json::json;
 use super::harness::{
     Call, Run, Scenario, Scripted, T0, T0_SECS, arc_challenge, json, respond, transport,
 };
-use crate::proto::{
-    ARC_KEY_MAX_BYTES, Action, DEFAULT_CALL_DEADLINE_MS, ErrorKind, FileRead, IMDS_RETRY,
-    LOCAL_RETRY, NO_404_RETRY, RETRY_AFTER_CAP_MS, Source, TransportErrorKind, UnixMillis,
+use crate::proto::arc::ARC_KEY_MAX_BYTES;
+use crate::proto::retry::{
+    DEFAULT_CALL_DEADLINE_MS, IMDS_RETRY, LOCAL_RETRY, NO_404_RETRY, RETRY_AFTER_CAP_MS,
 };
+use crate::proto::{Action, ErrorKind, FileRead, Source, TransportErrorKind, UnixMillis};
 
 /// The jitter seed of every test here (the host's random bytes 8..16).
 const SEED: u64 = 7;
@@ -487,6 +488,7 @@ fn call_deadline_cuts_a_hanging_attempt() {
     let e = acquisition
         .poll_outcome()
         .expect("outcome")
+        .into_result()
         .expect_err("error");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! Scope → resource (§11, §14 rule 30).
 
 use super::harness::{Scenario, T0_SECS, query_pairs, token_expiring_at};
-use crate::proto::{ErrorClass, ErrorKind, resource_from_scope};
+use crate::proto::scope::resource_from_scope;
+use crate::proto::{ErrorClass, ErrorKind};
 
 #[test]
 fn default_suffix_is_stripped_only_as_a_suffix() {

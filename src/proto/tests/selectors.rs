@@ -7,9 +7,8 @@ use super::harness::{
     WORKLOAD_CLIENT, arc_challenge, form_pairs, json, query_pairs, token_expiring_at,
 };
 use crate::proto::request::check_selector;
-use crate::proto::{
-    ErrorClass, ErrorKind, IdentitySelector, Method, SOURCES, SelectorKind, Source,
-};
+use crate::proto::source::SOURCES;
+use crate::proto::{ErrorClass, ErrorKind, IdentitySelector, Method, SelectorKind, Source};
 
 const CLIENT: &str = "5e29463d-71da-4fe0-8e69-999b57db23b0";
 const OBJECT: &str = "0f5ad1b3-4a2a-4d45-9c3e-1f2c3d4e5f60";

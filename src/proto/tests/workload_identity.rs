@@ -7,10 +7,11 @@ use super::harness::{
     ASSERTION, Expect, Run, SECRET, Scenario, Scripted, T0, T0_SECS, TENANT, TOKEN, TOKEN_FILE,
     WORKLOAD_CLIENT, assert_form_request, form_pairs, json, token_expiring_at,
 };
+use crate::proto::detect::detect;
+use crate::proto::workload::{ASSERTION_MAX_AGE_MS, ASSERTION_MAX_BYTES};
 use crate::proto::{
-    ASSERTION_MAX_AGE_MS, ASSERTION_MAX_BYTES, Action, EnvSnapshot, Error, ErrorClass, ErrorKind,
-    FileErrorKind, FileRead, HostFacts, HttpRequest, IdentitySelector, Method, Scheme,
-    SelectorKind, Source, detect,
+    Action, EnvSnapshot, Error, ErrorClass, ErrorKind, FileErrorKind, FileRead, HostFacts,
+    HttpRequest, IdentitySelector, Method, Scheme, SelectorKind, Source,
 };
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -443,10 +444,7 @@ fn assertion_never_appears_in_any_message_or_debug_output() {
     acquisition.handle_response(T0, entra_token().into_response());
     let outcome = acquisition.poll_outcome().expect("outcome");
     clean("outcome", &format!("{outcome:?}"));
-    let token = s
-        .identity()
-        .complete(T0, &acquisition, outcome)
-        .expect("token");
+    let token = s.identity().finish(T0, outcome).expect("token");
     clean("token", &format!("{token:?}"));
     // The credential now keeps the assertion for five minutes.
     clean("ManagedIdentity", &format!("{:?}", s.identity()));
