@@ -85,7 +85,7 @@ fn call() -> Call {
 
 #[test]
 fn seeded_gaps_lie_inside_the_documented_ranges() {
-    // Independent of the implementation: the protocol doc's numbers.
+    // Independent of the implementation: the numbers documented in `proto::retry`.
     for (k, gap) in (1..).zip(IMDS_GAPS) {
         let nominal = ((1u64 << k) - 1) * 2_000;
         let (low, high) = (nominal * 80 / 100, nominal * 130 / 100);
