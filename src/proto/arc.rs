@@ -1,12 +1,68 @@
-//! Azure Arc challenge rules (§9, §14 rules 11–13): the realm path is validated and rebuilt
-//! *before* the host is asked to read anything (the CVE-2024-35255 class of bug).
+//! Azure Arc challenge rules: the realm path is validated and rebuilt *before* the host is
+//! asked to read anything (the CVE-2024-35255 class of bug).
+//!
+//! # The challenge flow
+//!
+//! 1. `GET <IDENTITY_ENDPOINT>?api-version=2020-06-01&resource=…[&client_id|object_id|msi_res_id=…]`
+//!    with `Metadata: true` (older SDKs used `2019-11-01` or `2019-08-15`).
+//! 2. The agent (HIMDS) answers **401** with `WWW-Authenticate: Basic realm=<path>`, having just
+//!    written a one-time secret into that file.
+//! 3. The path is checked and rebuilt by [`key_path`]; only then does the host read the file,
+//!    capped at [`ARC_KEY_MAX_BYTES`] and without following a symbolic link
+//!    ([`crate::proto::files::FileRead`]).
+//! 4. The same request again, plus `Authorization: Basic <file contents>` ([`authorization`]):
+//!    the contents are sent verbatim, not base64-encoded.
+//! 5. The token is parsed; for a user-assigned request the response must echo the requested
+//!    id (below).
+//!
+//! Exactly **one** challenge round trip per token request: a second 401 (the agent refused the
+//! key from its own challenge) is an error, not a loop. If the first answer is not a 401, a 2xx
+//! token is accepted as it is (msal-node's behaviour; MSAL Go insists on the 401), and any
+//! other status is an ordinary failure, retried per [`crate::proto::retry`] but never mistaken
+//! for a challenge. The state machine that runs these steps is [`crate::proto::Acquisition`].
+//!
+//! # Key-file rules
+//!
+//! The header must be `Basic realm=<path>` (the `Basic realm=` prefix compared
+//! case-insensitively, as MSAL Python does; optional quotes around the path are dropped). Then:
+//!
+//! | check | rule | SDK precedent |
+//! |---|---|---|
+//! | absolute Linux path | starts with `/`, no `\`, no NUL | msal-node and MSAL Go support only Linux and Windows paths; azmi only Linux |
+//! | directory | the parent, taken literally (no `.`/`..` segment, no `//`), must equal [`ARC_KEY_DIR`] | MSAL Go compares `filepath.Dir` of the cleaned path; msal-node compares strings |
+//! | file name | ends in `.key` and is more than just `.key`, not a hidden file | msal-node `invalid_file_extension`, MSAL Go |
+//! | path actually read | rebuilt as `<ARC_KEY_DIR>/<basename>` | MSAL Python rebuilds the path from the basename |
+//! | symbolic link | refused (the host opens the file without following one) | none of the SDKs: a link inside the directory could point anywhere |
+//! | size | ≤ 4096 bytes, by stat **and** by a capped read (and checked again by the core) | the SDKs check the size reported by stat |
+//! | contents | non-empty printable ASCII, usable as a header value; never quoted in messages | — |
+//!
+//! Why: before the 2024 fixes (CVE-2024-35255, GHSA-m5vv-6r4h-3vj9; fixed in @azure/identity
+//! 4.2.1 and azure-identity 1.16.1 among others) anyone able to set `IDENTITY_ENDPOINT` or to
+//! answer on it could make the client read an arbitrary local file and send its contents as a
+//! credential. Each SDK now does part of the checks above; azmi does all of them, validates
+//! *before* asking the host to read, and only ever asks for a file in the key directory. The
+//! Windows directory (`%ProgramData%\AzureConnectedMachineAgent\Tokens`) is not supported:
+//! a WASI guest sees Linux-style preopens only. Every failure here is
+//! [`crate::proto::ErrorKind::Security`]: never fall through to another identity.
+//!
+//! # User-assigned identities (fail closed)
+//!
+//! The selector is forwarded as `client_id`, `object_id` or `msi_res_id` (Arc ignores
+//! `mi_res_id`). A success response must echo the same value — `client_id`, `object_id`, or
+//! `msi_res_id` falling back to `mi_res_id` — compared case-insensitively; a missing or
+//! different echo is an error ([`crate::proto::response::parse_token`]), because an agent too
+//! old to know user-assigned identities silently returns the system identity. msal-node ≥ 5.6,
+//! MSAL Go 1.9 and MSAL Python 1.39 do the same check with the same message; older versions
+//! refused user-assigned ids on Arc. An error response is reported as the service's error, not
+//! as "not confirmed".
 
 use super::error::{Error, ErrorKind};
 use super::source::Source;
 
-/// The only directory Arc key files may come from (Linux; §9.3, Appendix A).
+/// The only directory Arc key files may come from (the Linux agent's; the Windows agent uses
+/// `%ProgramData%\AzureConnectedMachineAgent\Tokens`, not supported).
 pub const ARC_KEY_DIR: &str = "/var/opt/azcmagent/tokens";
-/// Largest key file accepted, by stat and by read (§9.3).
+/// Largest key file accepted, by stat and by read (4096 bytes, the limit of every SDK).
 pub const ARC_KEY_MAX_BYTES: usize = 4096;
 /// Longest realm text quoted in a message.
 const MAX_QUOTED: usize = 120;
@@ -60,7 +116,7 @@ pub fn key_path(www_authenticate: Option<&str>) -> Result<String, Error> {
     Ok(format!("{ARC_KEY_DIR}/{name}"))
 }
 
-/// The `Authorization` value for key-file `contents`, used verbatim (§9.1 step 4); contents
+/// The `Authorization` value for key-file `contents`, used verbatim (not base64); contents
 /// that cannot be a header value are refused without quoting them.
 pub fn authorization(contents: &[u8]) -> Result<String, Error> {
     if contents.len() > ARC_KEY_MAX_BYTES {

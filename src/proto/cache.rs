@@ -1,5 +1,38 @@
-//! In-memory token cache keyed per §14 rule 24, with proactive-refresh bookkeeping
-//! (rules 26–27) and a bounded size.
+//! In-memory token cache with proactive-refresh bookkeeping and a bounded size.
+//!
+//! # Key
+//!
+//! ([`CacheKey`]) = (source, selector kind, selector value, requested resource after
+//! `/.default` stripping). Not the resource the service echoes: Python azure-identity's own
+//! client (`_internal/managed_identity_client.py`) keys by the echo and fails on a response
+//! without one, and msal-node's key uses the echo when present, so a lookup by the requested
+//! resource can miss. The source is part of the key because the environment is read per fetch
+//! and tokens of two sources must never mix (the SDKs get away without it only because their
+//! source is fixed for the process); the selector *kind* because a client id and a resource id
+//! must never share a token. No trailing-slash
+//! normalization of the resource: `https://management.azure.com` and
+//! `https://management.azure.com/` are different entries, as in every SDK.
+//!
+//! # Lookups and refresh
+//!
+//! * A token is served while it is usable (5 minutes before expiry, see
+//!   [`crate::proto::token`]); after that it is a miss, so an expired token is never returned.
+//! * From its refresh time on, a lookup says [`Lookup::RefreshDue`]: the caller still gets the
+//!   cached token, and the credential starts one refresh for that key (single flight: one
+//!   fetch in flight per key, other callers keep getting the cached token, as MSAL Go does).
+//! * If that refresh fails for **any** reason — including a transport error — the cached
+//!   token keeps being served ([`TokenCache::refresh_failed`]) and the next attempt waits
+//!   [`REFRESH_RETRY_MS`] (30 s, MSAL Python's pause). msal-node fails the caller when its
+//!   refresh hits a network error although the cached token is still valid; MSAL Go and MSAL
+//!   Python keep the old token.
+//! * `force-refresh` and a claims challenge skip the lookup (the credential does it); on
+//!   Service Fabric the cached token is then named for revocation ([`TokenCache::peek`]).
+//!
+//! # Size
+//!
+//! At most [`MAX_ENTRIES`] per instance. On overflow expired entries are dropped first, then
+//! the least recently used one. A handful of entries is the normal case (one per resource and
+//! identity), so a vector scan beats a map in both size and speed.
 
 use super::selector::SelectorKind;
 use super::source::Source;
@@ -9,12 +42,12 @@ use super::token::AccessToken;
 /// At most this many entries; on overflow expired entries go first, then the least recently
 /// used.
 pub const MAX_ENTRIES: usize = 64;
-/// After a failed proactive refresh, the next attempt waits at least this long (§14 rule 27,
-/// Python's 30 s).
+/// After a failed proactive refresh, the next attempt waits at least this long (MSAL Python's
+/// 30 s).
 pub const REFRESH_RETRY_MS: u64 = 30_000;
 
 /// The cache key: (source, selector kind, selector value, resource after `/.default`
-/// stripping) — not the resource the service echoes (§14 rule 24).
+/// stripping) — not the resource the service echoes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     /// The source that issued the token.
@@ -46,7 +79,7 @@ pub enum Lookup<'a> {
     /// Serve this token; nothing to do.
     Fresh(&'a AccessToken),
     /// Serve this token, but a proactive refresh is due: try one, and if it fails for any
-    /// reason keep serving this token (§14 rule 27).
+    /// reason (transport errors included) keep serving this token.
     RefreshDue(&'a AccessToken),
     /// Nothing usable: fetch.
     Miss,
@@ -96,7 +129,8 @@ impl TokenCache {
         }
     }
 
-    /// The stored token for `key`, usable or not (to revoke it, §12.4).
+    /// The stored token for `key`, usable or not (Service Fabric revocation names it by its
+    /// SHA-256 in `token_sha256_to_refresh`).
     pub fn peek(&self, key: &CacheKey) -> Option<&AccessToken> {
         self.entries
             .iter()

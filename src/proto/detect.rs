@@ -1,5 +1,15 @@
-//! Source detection: a pure function of the environment snapshot and one host fact
-//! (§3, §14 rules 1–3).
+//! Source detection: a pure function of the environment snapshot and one host fact (does the
+//! Azure Arc agent binary exist), so it can be tested without a machine and gives the same
+//! answer in every host.
+//!
+//! The precedence table, and why each source sits where it does (platform sources before
+//! workload identity, workload identity before IMDS, Arc by agent presence, Pod Identity as an
+//! IMDS base URL), is in the [`crate::proto::source`] module docs. This module also checks the
+//! endpoints it finds: each must parse as an `http(s)://host[:port]/path` URL
+//! ([`crate::proto::url::Endpoint`]), and Service Fabric and the Entra authority must be
+//! `https` (MSAL Go and MSAL Python refuse a plain-HTTP Service Fabric endpoint; Python also
+//! requires `https` for the authority host), because both carry a secret across a network
+//! rather than to a loopback or link-local address.
 
 use super::env::{EnvSnapshot, HostFacts, var};
 use super::error::{Error, ErrorKind};
@@ -7,13 +17,15 @@ use super::selector::SelectorKind;
 use super::source::Source;
 use super::url::Endpoint;
 
-/// IMDS base when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is unset (Appendix A).
+/// IMDS base when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is unset: the link-local IMDS address.
 pub const IMDS_BASE: &str = "http://169.254.169.254";
-/// IMDS token path, appended to the base (§4.1, §4.8).
+/// IMDS token path, appended to the base (also for AAD Pod Identity, whose NMI daemon
+/// answers on the same path).
 pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
-/// Arc endpoint when found by the agent binary only (§9.5; msal-node/MSAL Go use 127.0.0.1).
+/// Arc endpoint when found by the agent binary only (msal-node and MSAL Go use `127.0.0.1`;
+/// MSAL Python's `localhost` may resolve to `::1` while the agent listens on IPv4).
 pub const ARC_DEFAULT_ENDPOINT: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
-/// Entra authority when `AZURE_AUTHORITY_HOST` is unset (§10.1).
+/// Entra authority when `AZURE_AUTHORITY_HOST` is unset (the default of every SDK).
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// The detected source and where to reach it.
@@ -27,11 +39,11 @@ pub struct Detection {
     pub endpoint_variable: &'static str,
 }
 
-/// Detects the source, first match wins (§14 rule 2, the order msal-node and MSAL Go use):
+/// Detects the source, first match wins (the order msal-node and MSAL Go use):
 /// Service Fabric → App Service → Azure ML / App Service 2017 → Cloud Shell → Azure Arc →
 /// workload identity → IMDS.
 ///
-/// Workload identity sits after the platform sources and before IMDS (rule 3): on AKS, IMDS
+/// Workload identity sits after the platform sources and before IMDS: on AKS, IMDS
 /// would return the node's identity. Its client id may come from `AZURE_CLIENT_ID` or from a
 /// client-id selector, hence `selector`.
 pub fn detect(
@@ -87,7 +99,7 @@ pub fn detect(
     }
     match env.get(var::AZURE_POD_IDENTITY_AUTHORITY_HOST) {
         // Python's rule: strip trailing slashes, append the path (msal-node's `//metadata`
-        // and JS's dropped path are both wrong, §4.8).
+        // and the JS probe's dropped path prefix are both wrong).
         Some(base) => {
             let url = format!("{}{IMDS_PATH}", base.trim_end_matches('/'));
             found(Source::Imds, &url, var::AZURE_POD_IDENTITY_AUTHORITY_HOST)
@@ -110,8 +122,8 @@ fn found(source: Source, url: &str, variable: &'static str) -> Result<Detection,
             ),
         )
     })?;
-    // §14 rule 5: Service Fabric and Entra must be HTTPS (MSAL Go / Python; Python also
-    // requires it of the authority host).
+    // Service Fabric and Entra must be HTTPS (MSAL Go / Python; Python also requires it of
+    // the authority host): both carry a secret over a real network.
     if matches!(source, Source::ServiceFabric | Source::WorkloadIdentity)
         && endpoint.scheme != super::http::Scheme::Https
     {
@@ -129,7 +141,8 @@ fn found(source: Source, url: &str, variable: &'static str) -> Result<Detection,
 }
 
 /// `IDENTITY_SERVER_THUMBPRINT` normalized: colons and whitespace removed, 40 hex digits, upper
-/// case (MSAL Go / Python's rule, §4.6). Hosts pin the Service Fabric certificate to it.
+/// case (MSAL Go 1.9 / MSAL Python 1.39's rule). Hosts pin the Service Fabric certificate to it:
+/// the endpoint's certificate is self-signed, and only its SHA-1 proves it is the cluster's.
 pub fn normalize_thumbprint(raw: &str) -> Option<String> {
     let hex: String = raw
         .chars()

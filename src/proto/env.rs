@@ -1,6 +1,30 @@
 //! The environment as the core sees it: an owned snapshot plus host facts, never the process.
+//!
+//! # Rules
+//!
+//! * **Empty means unset, everywhere** ([`EnvSnapshot::get`]), as MSAL Go does. The SDKs are
+//!   inconsistent here: msal-node decides which source to *create* with a truthiness test
+//!   (empty = unset) but computes the source *name* with `!== undefined` (empty = set), so
+//!   `IDENTITY_SERVER_THUMBPRINT=""` makes it report Service Fabric while its requests go to App
+//!   Service; MSAL Python tests `"X" in os.environ` (empty = set). One rule avoids that split.
+//! * **A snapshot, taken per call.** The adapter collects the variables for each token fetch
+//!   and the core reads secrets (`IDENTITY_HEADER`, `MSI_SECRET`) from that snapshot for every
+//!   request ([`crate::proto::request::build_request`]); nothing keeps them. MSAL Go re-reads
+//!   them per request too; msal-node keeps the detected source, secret included, in a
+//!   process-wide static, so a rotated secret is never picked up.
+//! * **The guest sees only managed-identity variables**
+//!   ([`is_managed_identity_variable`]): `IDENTITY_*`, `MSI_*`, `IMDS_ENDPOINT`, `AZURE_*` and
+//!   `DEFAULT_IDENTITY_CLIENT_ID`. Hosts (the `azmi` CLI, the host-test crate, the examples)
+//!   filter the process environment with it, so nothing else of the process leaks into the
+//!   component. `HTTP_PROXY`/`HTTPS_PROXY` are therefore never seen: every managed-identity
+//!   endpoint is loopback, link-local or (Service Fabric, Entra) reached directly, and a proxy
+//!   cannot reach the caller's own `169.254.169.254` or `127.0.0.1`.
+//! * **Host facts** ([`HostFacts`]) are what a variable cannot say: whether the Azure Arc agent
+//!   binary exists (a detection input, see [`crate::proto::source`]) and whether the host can
+//!   read files at all.
 
-/// Names of the variables the managed-identity sources read (azure-mi-protocol.md §2).
+/// Names of the variables the managed-identity sources read (which source reads which: the
+/// detection table in the `source` module docs, next to [`crate::proto::Source`]).
 pub mod var {
     /// App Service, Arc, Service Fabric token URL.
     pub const IDENTITY_ENDPOINT: &str = "IDENTITY_ENDPOINT";
@@ -8,7 +32,8 @@ pub mod var {
     pub const IDENTITY_HEADER: &str = "IDENTITY_HEADER";
     /// Service Fabric TLS certificate thumbprint (its presence marks Service Fabric).
     pub const IDENTITY_SERVER_THUMBPRINT: &str = "IDENTITY_SERVER_THUMBPRINT";
-    /// Arc marker (never used to build a request).
+    /// Arc marker (its presence, with `IDENTITY_ENDPOINT`, selects Arc; never used to build a
+    /// request).
     pub const IMDS_ENDPOINT: &str = "IMDS_ENDPOINT";
     /// Cloud Shell, Azure ML and App Service 2017 token URL.
     pub const MSI_ENDPOINT: &str = "MSI_ENDPOINT";
@@ -29,7 +54,8 @@ pub mod var {
 }
 
 /// True for the variables a managed-identity client may see: `IDENTITY_*`, `MSI_*`,
-/// `IMDS_ENDPOINT`, `AZURE_*` and `DEFAULT_IDENTITY_CLIENT_ID` (design.md, CLI contract).
+/// `IMDS_ENDPOINT`, `AZURE_*` and `DEFAULT_IDENTITY_CLIENT_ID` (the `AZURE_*` family also
+/// covers `AZURE_POD_IDENTITY_AUTHORITY_HOST` and the workload-identity variables).
 /// Hosts use it to pass the guest nothing else.
 pub fn is_managed_identity_variable(name: &str) -> bool {
     name.starts_with("IDENTITY_")
@@ -41,7 +67,7 @@ pub fn is_managed_identity_variable(name: &str) -> bool {
 
 /// An owned copy of the environment variables, collected by the adapter.
 ///
-/// Empty values count as unset everywhere (§14 rule 1, MSAL Go's rule), so the SDKs' split
+/// Empty values count as unset everywhere (MSAL Go's rule), so the SDKs' split
 /// over `IDENTITY_SERVER_THUMBPRINT=""` cannot happen here.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvSnapshot {
@@ -92,7 +118,8 @@ impl core::fmt::Debug for EnvSnapshot {
 /// Facts about the host that are not environment variables.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostFacts {
-    /// The Azure Arc agent binary (`/opt/azcmagent/bin/himds`) exists (§3.1, §14 rule 2).
+    /// The Azure Arc agent binary (`/opt/azcmagent/bin/himds`) exists: Arc is then detected
+    /// even without `IDENTITY_ENDPOINT` and `IMDS_ENDPOINT` (msal-node, MSAL Go, MSAL Python).
     pub arc_agent_present: bool,
     /// The host cannot read files at all (proxy-wasm), so Azure Arc and workload identity
     /// must be refused up front with a clear error.

@@ -1,11 +1,37 @@
-//! Every `expires_on` format seen in the wild (§6.2), parsed per §6.3.
+//! Every `expires_on` format seen in the wild, and `expires_in` / `refresh_in` seconds.
+//!
+//! # Formats
+//!
+//! | `expires_on` value | where it was seen | msal-node | MSAL Go | MSAL Python | azmi |
+//! |---|---|---|---|---|---|
+//! | JSON number `1565244611` | Service Fabric docs, Azure ML | yes | yes | yes | yes |
+//! | digit string `"1565244611"` | IMDS, App Service 2019, Arc, Cloud Shell | yes | yes | yes | yes |
+//! | ISO 8601 `"2024-10-18T19:51:37.0000000+00:00"`, `"…Z"`, any fraction | reported against MSAL .NET (AzureAD/microsoft-authentication-library-for-dotnet#4963) | only the exact `Date#toISOString` form | yes | no | yes |
+//! | `"06/20/2019 02:57:58 +00:00"` | App Service 2017 on Linux | no | no | no | yes |
+//! | `"1/16/2020 5:24:12 AM +00:00"` (no padding, 12-hour clock) | App Service 2017 on Windows | no | no | no | yes |
+//! | `"2021-07-02 08:00:34Z"` | Azure Automation hybrid worker | no | no | no | yes |
+//! | no zone (`"2019-06-20 02:57:58"`) | — | no | yes (as UTC) | no | yes, as UTC |
+//! | epoch in milliseconds (> 10^11) | — (defensive) | — | — | — | divided by 1000 |
+//!
+//! Parse order ([`parse_expires_on`], used by [`crate::proto::response::parse_token`]): a JSON
+//! number (seconds), an all-digit string, ISO 8601 / RFC 3339 with `T` or a space, any
+//! fraction length and `Z`, an offset or no zone, then the US-style date with optional
+//! `AM`/`PM` and offset. Anything else is "unknown": the response parser then falls back to
+//! `expires_in` (a number or digit string, counted from when the response was *received*), and
+//! if that is missing too the response is invalid.
+//!
+//! Why this matters: msal-node turns any `expires_on` it cannot read (and a missing one) into
+//! a token that expired when it was issued, and never reads `expires_in`; the call succeeds,
+//! the token is already expired, and every later call fetches again — a request storm. MSAL
+//! Python raises a bare `ValueError` on the date strings. azmi accepts every observed format
+//! and never returns a token whose expiry it does not know.
 //!
 //! A date crate would parse one format per call and add tens of KB to the component; these
 //! five shapes are fixed, so a small exact parser is cheaper and easier to pin with tests.
 
 use serde_json::Value;
 
-/// Epoch values above this are milliseconds, not seconds (year 5138 in seconds; §6.3).
+/// Epoch values above this are milliseconds, not seconds (year 5138 in seconds; defensive).
 const MILLIS_THRESHOLD: u64 = 100_000_000_000;
 
 /// `expires_on` in unix seconds, or `None` when absent or not in a known format.
@@ -106,7 +132,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// `yyyy-MM-dd[T| ]HH:mm:ss[.f…][Z|±HH:MM]`; no zone means UTC (§6.3).
+/// `yyyy-MM-dd[T| ]HH:mm:ss[.f…][Z|±HH:MM]`; no zone means UTC (as MSAL Go reads it).
 fn parse_iso(s: &str) -> Option<u64> {
     let mut c = Cursor::new(s);
     let year = c.digits(4, 4)?;
@@ -124,7 +150,8 @@ fn parse_iso(s: &str) -> Option<u64> {
     to_epoch(year, month, day, h, m, sec, offset)
 }
 
-/// `M/d/yyyy H:mm:ss[ AM|PM][ +00:00]`: App Service 2017 on Linux and Windows (§4.3).
+/// `M/d/yyyy H:mm:ss[ AM|PM][ +00:00]`: App Service 2017 on Linux (zero-padded, 24-hour) and
+/// Windows (no padding, 12-hour with `AM`/`PM`).
 fn parse_us_date(s: &str) -> Option<u64> {
     let mut c = Cursor::new(s);
     let month = c.digits(1, 2)?;

@@ -1,4 +1,11 @@
 //! Files the core asks the adapter to read (Arc challenge key, federated token).
+//!
+//! The core never reads a file itself: it emits a [`FileRead`] with a path it has already
+//! validated, a size cap and whether a symbolic link may be followed, and the adapter reports
+//! the bytes or a [`FileError`]. The Arc key is read without following links, capped at 4096
+//! bytes ([`crate::proto::arc`]); the federated token follows the link Kubernetes projects it
+//! through ([`crate::proto::workload`]). Hosts without file access (proxy-wasm) refuse both
+//! sources up front.
 
 /// A file read the adapter must perform and report with `handle_file`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -8,7 +15,7 @@ pub struct FileRead {
     /// Read at most this many bytes; a larger file (by stat or by read) is [`FileErrorKind::TooLarge`].
     pub max_len: usize,
     /// Follow a symbolic link at the last component (Kubernetes projects the federated token
-    /// through one); never for the Arc key (§9.3).
+    /// through one); never for the Arc key (a link in the key directory could point anywhere).
     pub follow_symlinks: bool,
 }
 

@@ -1,4 +1,29 @@
-//! Builds the token request for a detected source (§4, §14 rules 6–10).
+//! Builds the token request for a detected source.
+//!
+//! The per-source facts (method, `api-version`, headers, selector parameters) are data in
+//! [`crate::proto::source::SOURCES`], explained in the [`crate::proto::source`] module docs.
+//! The rules this module adds:
+//!
+//! * **Secrets are read per request** from the environment snapshot of the current call
+//!   (`IDENTITY_HEADER`, `MSI_SECRET`) and marked sensitive, so they never reach `Debug` output
+//!   or messages. If the variable disappeared since detection the request is not sent.
+//! * **Unsupported selectors are refused before anything is sent** ([`check_selector`]):
+//!   Cloud Shell or Service Fabric with any user-assigned id, Azure ML / App Service 2017 with
+//!   an object or resource id, workload identity with an object or resource id. The error is
+//!   *unavailable* and names the source and the fix; sending them anyway (msal-node for
+//!   Service Fabric, MSAL Python for Azure ML) returns a different identity than the one asked
+//!   for.
+//! * **Azure ML names its default identity** for system-assigned requests
+//!   (`clientid=$DEFAULT_IDENTITY_CLIENT_ID`, as msal-node and MSAL Go do).
+//! * **Cloud Shell** is a form POST with `resource` in the body and no `api-version`.
+//! * **Workload identity** posts to `{authority}/{tenant}/oauth2/v2.0/token`; the body
+//!   ([`workload_body`]) is completed once the federated token is read
+//!   ([`crate::proto::workload`]).
+//! * **A fresh `x-ms-client-request-id`** ([`request_id`], a version-4 GUID from 16 random
+//!   bytes the host supplies) goes on every request, for correlation in support cases. MSAL's
+//!   other telemetry headers (`x-client-SKU`, `x-client-VER`) are not sent.
+//! * Query values are percent-encoded ([`crate::proto::url`]); parameter order does not matter
+//!   to the services.
 
 use super::detect::Detection;
 use super::env::{EnvSnapshot, var};
@@ -14,7 +39,7 @@ pub const FORM: &str = "application/x-www-form-urlencoded";
 
 /// The request for `resource` and `selector`.
 ///
-/// Secrets are read from `env` here, for every request, never kept (§14 rule 4). The selector
+/// Secrets are read from `env` here, for every request, never kept. The selector
 /// must already be validated against the source ([`check_selector`]). For workload identity
 /// the body is completed by [`workload_body`] once the federated token is known.
 pub fn build_request(
@@ -49,7 +74,7 @@ pub fn build_request(
             sensitive: true,
         });
     }
-    // §14 rule 10: a fresh request id everywhere, for support correlation.
+    // A fresh request id everywhere, for support correlation.
     headers.push(plain("x-ms-client-request-id", request_id));
     let mut request = HttpRequest {
         method: spec.method,
@@ -62,13 +87,13 @@ pub fn build_request(
         timeouts: spec.timeouts,
     };
     match source {
-        // §4.4: form POST, the resource in the body, no api-version.
+        // Form POST, the resource in the body, no api-version.
         Source::CloudShell => {
             request.headers.push(plain("Content-Type", FORM));
             request.path_and_query = endpoint.path_and_query(&[]);
             request.body = form_body(&[("resource", resource)]);
         }
-        // §10.3: POST {authority}/{tenant}/oauth2/v2.0/token; body added with the assertion.
+        // POST {authority}/{tenant}/oauth2/v2.0/token; body added with the assertion.
         Source::WorkloadIdentity => {
             let tenant = env.get(var::AZURE_TENANT_ID).unwrap_or_default();
             workload::check_tenant(tenant)?;
@@ -84,7 +109,7 @@ pub fn build_request(
             params.push(("resource", resource));
             match spec.selectors.param(selector.kind()).flatten() {
                 Some(name) => params.push((name, selector.value())),
-                // §4.3: Azure ML needs its default identity named even for system-assigned.
+                // Azure ML needs its default identity named even for system-assigned.
                 None => {
                     if let Some((name, variable)) = spec.system_param
                         && let Some(id) = env.get(variable)
@@ -99,7 +124,7 @@ pub fn build_request(
     Ok(request)
 }
 
-/// The workload-identity form (§10.3): the v2 scope is sent as given, `/.default` kept.
+/// The workload-identity form: the v2 scope is sent as given, `/.default` kept.
 pub fn workload_body(client_id: &str, scope: &str, assertion: &str) -> Vec<u8> {
     form_body(&[
         ("client_id", client_id),
@@ -121,7 +146,7 @@ pub fn workload_client_id<'a>(
     }
 }
 
-/// Refuses a selector the source cannot honour, before anything is sent (§14 rule 8).
+/// Refuses a selector the source cannot honour, before anything is sent.
 pub fn check_selector(source: Source, selector: &IdentitySelector) -> Result<(), Error> {
     let kind = selector.kind();
     if source.spec().selectors.param(kind).is_some() {

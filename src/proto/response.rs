@@ -1,4 +1,60 @@
-//! Parses token responses (§6) and classifies failures (§7).
+//! Parses token responses and classifies failures.
+//!
+//! # Success responses
+//!
+//! A 2xx body must be a JSON object with a non-empty `access_token`, a known expiry and, if
+//! present, `token_type` `Bearer` (any case). The expiry is `expires_on` in any format of
+//! [`crate::proto::expiry`], else `expires_in` counted from the time the response was
+//! **received** — not when the first attempt was sent: after a run of retries (a 410 can take a
+//! minute and a half) msal-node's anchor would make the token look that much older than it
+//! is. `refresh_in` is read when present (MSAL Go honours it; msal-node and MSAL Python drop
+//! it). Fields such as `resource`, `not_before`, `ext_expires_in` are ignored: the cache is
+//! keyed by the *requested* resource ([`crate::proto::cache`]).
+//!
+//! Anything else is [`crate::proto::ErrorKind::InvalidResponse`], never a token with a made-up
+//! expiry: msal-node returns an empty or already-expired token in those cases, and other
+//! token types (PoP) would need deliberate support. The one exception: a 2xx that is not JSON
+//! at all on the IMDS address is *unavailable* — some other server listens on
+//! 169.254.169.254 (Go azidentity's rule for IMDS in a credential chain).
+//!
+//! # Error bodies
+//!
+//! [`ServiceError::parse`] normalizes every shape the sources use (as msal-node does):
+//!
+//! | source | shape |
+//! |---|---|
+//! | IMDS, Arc, Cloud Shell (OAuth style) | `{"error":"invalid_request","error_description":"Identity not found"}` |
+//! | App Service 2019 | `{"statusCode":400,"message":"Unable to load requested managed identity.","correlationId":"…"}` |
+//! | Service Fabric | `{"error":{"correlationId":"…","code":"SecretHeaderNotFound","message":"…"}}` |
+//! | Entra ID (workload identity) | `{"error":"invalid_client","error_description":"AADSTS700024: …","correlation_id":"…",…}` |
+//! | anything else (proxy HTML, empty body, Docker Desktop's 403 text) | kept as a quoted, sanitized description |
+//!
+//! Code = `error` or `error.code`; description = `error_description`, `message` or
+//! `error.message`; correlation id = `correlation_id` or `correlationId` (top level or nested).
+//! Service text is quoted with control characters removed and its length capped, and the
+//! acquisition scrubs known secrets out of it first (a service may echo a header).
+//!
+//! # Classification of HTTP failures
+//!
+//! [`classify_failure`], first matching row wins. It keeps the status, the service's code and
+//! the correlation id in the error, and never claims a cause the status cannot prove (the
+//! Azure SDK for Rust maps every 400 to "identity not assigned").
+//!
+//! | answer | kind | class | why |
+//! |---|---|---|---|
+//! | workload identity, description names a known AADSTS code | Configuration | authentication failed | the message says which fix applies ([`crate::proto::workload`]) |
+//! | `invalid_resource` or `AADSTS500011` | Configuration | authentication failed | a bad resource is a caller bug, not a missing identity |
+//! | IMDS 403 whose body contains `unreachable` | Unavailable | credential unavailable | Docker Desktop's proxy answers for 169.254.169.254; every SDK treats it so |
+//! | 400 "Identity not found" / "Unable to load requested managed identity", user-assigned id given | Configuration | authentication failed | Go azidentity's rule: the caller asked for that identity, a chain must not move on (JS and Python say unavailable) |
+//! | the same, system-assigned | Unavailable | credential unavailable | no system identity is enabled here (Go, JS, Python agree) |
+//! | 401/403 from a source with a shared secret | Configuration | authentication failed | the secret is stale or wrong (App Service does not document the status, so both count) |
+//! | other 4xx except 404, 408, 410, 429 | Configuration | authentication failed | the request itself was refused |
+//! | 404, 408, 410, 429, 5xx (after the retries) | Service | authentication failed | transient service states, not the caller's configuration |
+//!
+//! Transport failures (no response at all) are classified by the acquisition: *unavailable*
+//! only while probing or before the source has ever answered this credential, else a
+//! transport failure ([`crate::proto::ErrorKind::Transport`]). @azure/identity instead turns
+//! every managed-identity failure into "unavailable", so a credential chain always moves on.
 
 use super::error::{Error, ErrorKind};
 use super::expiry::{parse_expires_on, parse_seconds};
@@ -13,7 +69,8 @@ use serde_json::{Map, Value};
 /// Longest service text quoted in a message.
 const MAX_QUOTED: usize = 300;
 
-/// An identity echo a response must carry (Azure Arc user-assigned, §9.4).
+/// An identity echo a response must carry (Azure Arc user-assigned: fail closed, see
+/// [`crate::proto::arc`]).
 #[derive(Clone, Debug)]
 pub struct Echo<'a> {
     /// Fields that may carry it, in order of preference.
@@ -22,10 +79,10 @@ pub struct Echo<'a> {
     pub expected: &'a str,
 }
 
-/// Parses a 2xx body into a token (§6.3): `expires_on` in every known format, else
-/// `expires_in` from the time the response was *received* (§14 rule 15); an unknown expiry,
+/// Parses a 2xx body into a token: `expires_on` in every known format, else
+/// `expires_in` from the time the response was *received*; an unknown expiry,
 /// a missing token or a non-Bearer type is an invalid response, never an expired token.
-/// With `echo`, the response must name the requested identity (fail closed, §9.4).
+/// With `echo`, the response must name the requested identity (fail closed).
 pub fn parse_token(
     source: Source,
     body: &[u8],
@@ -43,7 +100,7 @@ pub fn parse_token(
     };
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         if source == Source::Imds {
-            // §7.3: a non-JSON 2xx on the IMDS address is some other server (Go's rule).
+            // A non-JSON 2xx on the IMDS address is some other server (Go's rule).
             return Err(Error::new(
                 ErrorKind::Unavailable,
                 Some(source),
@@ -116,7 +173,8 @@ pub fn parse_token(
     ))
 }
 
-/// What an error body says, normalized across the shapes of §7.1.
+/// What an error body says, normalized across the error-body shapes of the sources (table in
+/// the `response` module docs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceError {
     /// `error`, or `error.code` (Service Fabric).
@@ -128,7 +186,7 @@ pub struct ServiceError {
 }
 
 impl ServiceError {
-    /// Reads any of the §7.1 shapes; a non-JSON body becomes a quoted description.
+    /// Reads any of the known shapes; a non-JSON body becomes a quoted description.
     pub fn parse(body: &[u8]) -> ServiceError {
         let map = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map,
@@ -179,7 +237,8 @@ impl ServiceError {
     }
 }
 
-/// Classifies a non-2xx answer per §7.3. Never claims a cause the status cannot prove.
+/// Classifies a non-2xx answer (table in the module docs). Never claims a cause the status
+/// cannot prove.
 pub fn classify_failure(
     source: Source,
     selector: &IdentitySelector,
@@ -240,7 +299,7 @@ pub fn classify_failure(
         )
     } else if (400..500).contains(&status) && !matches!(status, 404 | 408 | 410 | 429) {
         // Not 404 (IMDS "updating"), 408, 410 (IMDS "going through updates") or 429
-        // (throttled): transient service states, not the caller's configuration (§7.3).
+        // (throttled): transient service states, not the caller's configuration.
         (
             ErrorKind::Configuration,
             format!("{source}: the request for {who} was refused ({said})"),

@@ -1,5 +1,66 @@
-//! Retry policy as per-source data (§8, §14 rules 17–21), `Retry-After` parsing, and the
-//! jitter generator seeded by the host's randomness.
+//! Retry policy as per-source data, `Retry-After` parsing, and the jitter generator seeded by
+//! the host's randomness.
+//!
+//! # The policies
+//!
+//! | | IMDS ([`IMDS_RETRY`]) | App Service, Azure ML / 2017, Cloud Shell, Arc ([`LOCAL_RETRY`]) | Service Fabric, workload identity ([`NO_404_RETRY`]) |
+//! |---|---|---|---|
+//! | statuses retried | 404, 408, 410, 429, every 5xx | 404, 408, 429, 500, 502, 503, 504 | 408, 429, 500, 502, 503, 504 |
+//! | retries after the first attempt | 6 | 3 | 3 |
+//! | delay before retry *k* | `(2^k − 1) × 2 s`, capped at 25 s | `2^(k−1) × 1 s`, capped at 10 s | as the middle column |
+//! | nominal delays | 2, 6, 14, 25, 25, 25 s (≈ 97 s) | 1, 2, 4 s | 1, 2, 4 s |
+//! | jitter | 80–130 % of the nominal delay | 80–120 % | 80–120 % |
+//! | taken from | Go azidentity's IMDS options (azcore `RetryOptions`: 6 retries, 2 s, 25 s cap, its `calcDelay` growth and jitter) | msal-node's `DefaultManagedIdentityRetryPolicy` (3 retries, 1 s, with 404) and azcore's default status set (with 502) | the same, without 404 |
+//!
+//! Why, where the SDKs differ:
+//!
+//! * **IMDS 410 needs ≥ 70 s.** The IMDS documentation says a 410 means "IMDS is going
+//!   through updates" and it will be back within 70 seconds (404: "updating"; 429: throttled;
+//!   5xx: transient, retry after ≥ 1 s). The smallest total wait of the IMDS schedule, every
+//!   delay at minimum jitter, is 1.6 + 4.8 + 11.2 + 24 + 25 + 25 = 91.6 s (the unit test below
+//!   pins it). @azure/identity's `imdsRetryPolicy` (3 s base, doubling, 5 retries) jitters each
+//!   delay down to 50 %, so its 410 budget is only nominally 93 s and can be 46.5 s; MSAL Go used
+//!   directly retries twice, 1 s apart; msal-node waits a fixed 10 s × 7 only if the *first*
+//!   failure of the call was a 410. Python's 0/5/10/20/40 s (75 s) would also do.
+//! * **404 is retried for the local platform endpoints**, as msal-node's default policy and
+//!   @azure/identity's pipeline (whose 404/410 policy runs for every source) do; Go and
+//!   Python do not.
+//!   **Never for Service Fabric**: its own guidance (quoted in MSAL Python's
+//!   `managed_identity.py`) says not to retry 404. Entra's 404 means a wrong tenant path, not a
+//!   transient state.
+//! * **502 is retried** (azcore and azure-core do; msal-node's default set lacks it), 410 only
+//!   for IMDS (msal-node's default policy lacks it, and only IMDS documents it).
+//! * **429 without a `Retry-After`** is still retried with the backoff; @azure/identity's
+//!   pipeline skips a 429 that carries none of its retry headers.
+//!
+//! # `Retry-After`
+//!
+//! [`retry_after_ms`] reads `retry-after-ms` and `x-ms-retry-after-ms` (milliseconds, as the
+//! JS and Go pipelines do), else `Retry-After` as seconds or an HTTP-date (a past date means
+//! "now"). The wait is capped at [`RETRY_AFTER_CAP_MS`] (60 s, so a hostile or broken server
+//! cannot park a call) and is never shorter than the computed backoff: the acquisition waits
+//! `max(backoff, Retry-After)`. It is honoured on every retried status, not only 429/503 (the
+//! JS pipeline's set). msal-node looks the header up case-sensitively as `Retry-After` while
+//! its own network client lower-cases header names, so in practice it never sees it;
+//! [`crate::proto::http::HttpResponse::header`] compares names case-insensitively.
+//!
+//! # Transport failures and deadlines
+//!
+//! A response timeout or a broken connection is retried within the same budget (Go, JS and
+//! Python do; msal-node never retries a thrown transport error). A connection that cannot
+//! even be made (refused, unresolvable, connect timeout) to a source that has never answered
+//! this credential fails at once: nothing listens there, and retrying it is why the SDKs take
+//! seconds to say "no managed identity" (deliberate difference; the decision is made in the
+//! acquisition state machine, [`crate::proto::Acquisition`]). Per-attempt timeouts are per
+//! source ([`crate::proto::source`], "Timeouts"); the whole call, retries included, gives up
+//! after [`DEFAULT_CALL_DEADLINE_MS`] unless the caller sets its own `timeout-ms`.
+//!
+//! # After the last retry
+//!
+//! When the retries ran out on a status that carried a `Retry-After` (typically 429 or 503), the credential
+//! ([`crate::proto::ManagedIdentity`]) remembers the failure for that window (capped as above)
+//! and fails repeat calls for the same key at once, without a request — MSAL Python's throttle
+//! cache (`msal/throttled_http_client.py`) does the same; the other SDKs send every call.
 
 use super::expiry::days_from_civil;
 use super::http::HttpResponse;
@@ -8,9 +69,9 @@ use super::time::UnixMillis;
 /// How the delay grows with the retry number `k` (1-based).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Growth {
-    /// `(2^k − 1) × base` (Go azidentity's IMDS schedule: 2, 6, 14, 30 → capped, …; §8.4).
+    /// `(2^k − 1) × base` (Go azidentity's IMDS schedule: 2, 6, 14, 30 → capped, …).
     MersenneTimesBase,
-    /// `2^(k−1) × base` (1, 2, 4 s for the other sources; §14 rule 18).
+    /// `2^(k−1) × base` (1, 2, 4 s for the other sources).
     Doubling,
 }
 
@@ -33,9 +94,9 @@ pub struct RetryPolicy {
     pub jitter_percent: (u64, u64),
 }
 
-/// IMDS (§14 rule 17): 404 ("updating"), 408, 410 ("available within 70 seconds"), 429 and
-/// 5xx; Go azidentity's schedule (§8.4), whose smallest total wait with jitter is 91.6 s, so a
-/// run of 410s is covered for ≥ 70 s — unlike JS's 50 % jitter (46.5 s worst case, §8.6).
+/// IMDS: 404 ("updating"), 408, 410 ("available within 70 seconds"), 429 and 5xx; Go
+/// azidentity's schedule, whose smallest total wait with jitter is 91.6 s, so a run of 410s is
+/// covered for ≥ 70 s — unlike @azure/identity's 50 % jitter (46.5 s worst case).
 pub const IMDS_RETRY: RetryPolicy = RetryPolicy {
     server_errors: true,
     statuses: &[404, 408, 410, 429],
@@ -46,7 +107,7 @@ pub const IMDS_RETRY: RetryPolicy = RetryPolicy {
     jitter_percent: (80, 130),
 };
 
-/// App Service, Azure ML / 2017, Cloud Shell, Arc (§14 rule 18): 404 retried as msal-node and
+/// App Service, Azure ML / 2017, Cloud Shell, Arc: 404 retried as msal-node and
 /// JS do, plus 408, 429, 500, 502, 503, 504; 3 retries from 1 s.
 pub const LOCAL_RETRY: RetryPolicy = RetryPolicy {
     server_errors: false,
@@ -59,13 +120,13 @@ pub const LOCAL_RETRY: RetryPolicy = RetryPolicy {
 };
 
 /// Service Fabric and Entra ID: as [`LOCAL_RETRY`] but never 404 (Service Fabric's guidance,
-/// §8.1; Entra's 404 is a wrong tenant path, not a transient state).
+/// quoted by MSAL Python; Entra's 404 is a wrong tenant path, not a transient state).
 pub const NO_404_RETRY: RetryPolicy = RetryPolicy {
     statuses: &[408, 429, 500, 502, 503, 504],
     ..LOCAL_RETRY
 };
 
-/// `Retry-After` and friends are honoured up to this long (§14 rule 19).
+/// `Retry-After` and friends are honoured up to this long.
 pub const RETRY_AFTER_CAP_MS: u64 = 60_000;
 
 /// Default overall deadline for one `get-token` call: the IMDS schedule's nominal 97 s of
@@ -94,7 +155,7 @@ impl RetryPolicy {
 
 /// The server's requested wait, in ms: `retry-after-ms` / `x-ms-retry-after-ms`
 /// (milliseconds), else `Retry-After` (seconds or an HTTP-date relative to `now`), capped at
-/// [`RETRY_AFTER_CAP_MS`] (§8.7, §14 rule 19).
+/// [`RETRY_AFTER_CAP_MS`].
 pub fn retry_after_ms(response: &HttpResponse, now: UnixMillis) -> Option<u64> {
     let millis = ["retry-after-ms", "x-ms-retry-after-ms"]
         .iter()
@@ -112,7 +173,7 @@ pub fn retry_after_ms(response: &HttpResponse, now: UnixMillis) -> Option<u64> {
     Some(wait.min(RETRY_AFTER_CAP_MS))
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7) in unix seconds.
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 section 5.6.7) in unix seconds.
 pub fn parse_http_date(value: &str) -> Option<u64> {
     let rest = value.split_once(", ")?.1;
     let mut parts = rest.split(' ');

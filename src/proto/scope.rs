@@ -1,4 +1,21 @@
-//! Scope → resource (§11, §14 rule 30).
+//! Scope → resource, and scope validation.
+//!
+//! Callers hold a v2 *scope* (`https://vault.azure.net/.default`); managed-identity endpoints
+//! take a v1 *resource* (`https://vault.azure.net`). The rules:
+//!
+//! * **Exactly one scope.** Whitespace (which separates several scopes in OAuth) and control
+//!   characters are refused before anything is sent (the SDKs validate no characters for
+//!   managed identity; Python's developer credentials allow only letters, digits and
+//!   `_ - . : /`). An empty scope gets its own message: @azure/identity reports it as
+//!   "Multiple scopes are not supported".
+//! * **`/.default` is cut only as a suffix** ([`DEFAULT_SUFFIX`]), as @azure/identity, Go
+//!   (`TrimSuffix`) and Python do; msal-node replaces the first `/.default` anywhere in the
+//!   string. A scope that is only `/.default` names no resource and is refused.
+//! * **No other normalization**: a trailing slash is kept, so `https://management.azure.com`
+//!   and `https://management.azure.com/` are different resources (and cache entries), as in
+//!   every SDK.
+//! * Workload identity sends the scope itself (v2 endpoint), after the same validation
+//!   ([`validate_scope`]).
 
 use super::error::Error;
 

@@ -1,4 +1,15 @@
-//! Identity selectors and their validation (§5).
+//! Identity selectors and their validation.
+//!
+//! A selector is system-assigned (no id) or one user-assigned id: client id, object (principal)
+//! id or ARM resource id. The type allows exactly one kind, so the SDKs' "more than one id"
+//! errors cannot happen. Before anything is sent, [`IdentitySelector::validate`] refuses an
+//! empty id and ids with whitespace or control characters; like every SDK it does not check
+//! the format (GUID, ARM path), because the values are percent-encoded on the wire and the
+//! service is the authority on what exists. Which wire parameter each kind becomes, and which
+//! sources refuse which kinds, is in the [`crate::proto::source`] module docs.
+//!
+//! System-assigned means "no user-assigned id given": the platform default, which is
+//! `DEFAULT_IDENTITY_CLIENT_ID` on Azure ML and `AZURE_CLIENT_ID` for workload identity.
 
 use super::error::Error;
 
@@ -61,8 +72,8 @@ impl IdentitySelector {
         }
     }
 
-    /// Rejects empty ids and ids with whitespace or control characters. No SDK checks more
-    /// (§5); the values are percent-encoded on the wire, so any other character is safe.
+    /// Rejects empty ids and ids with whitespace or control characters. No SDK checks more;
+    /// the values are percent-encoded on the wire, so any other character is safe.
     pub fn validate(&self) -> Result<(), Error> {
         let kind = self.kind();
         if kind == SelectorKind::SystemAssigned {

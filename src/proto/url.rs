@@ -7,7 +7,8 @@
 use super::http::Scheme;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// Characters left unencoded in query values: RFC 3986 unreserved (§14 rule 7).
+/// Characters left unencoded in query values: RFC 3986 unreserved. Resource URLs and ARM
+/// resource ids (`/subscriptions/…`) are thus always encoded, whatever they contain.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')

@@ -1,14 +1,65 @@
-//! AKS workload identity: the Entra client-assertion request (§10, §14 rules 3 and 29).
+//! AKS workload identity: the Entra client-assertion request.
+//!
+//! On AKS (and other federated Kubernetes) the pod gets a projected service-account token in
+//! `AZURE_FEDERATED_TOKEN_FILE`, and Entra ID exchanges it for an access token of the
+//! application named by `AZURE_CLIENT_ID` in `AZURE_TENANT_ID`. When this source is chosen over
+//! the others is in the [`crate::proto::source`] detection table.
+//!
+//! # The token request
+//!
+//! An Entra ID v2 client-credentials grant with a client assertion (RFC 7523), as MSAL's
+//! confidential client sends it ([`crate::proto::request::workload_body`]):
+//!
+//! ```text
+//! POST {AZURE_AUTHORITY_HOST}/{AZURE_TENANT_ID}/oauth2/v2.0/token
+//! Content-Type: application/x-www-form-urlencoded
+//!
+//! client_id=<client id>&scope=<the scope as given, /.default kept>
+//! &grant_type=client_credentials
+//! &client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+//! &client_assertion=<the federated token>
+//! ```
+//!
+//! * The **scope is sent as given** (v2 endpoint): no `/.default` stripping, unlike every
+//!   managed-identity endpoint.
+//! * The authority defaults to `https://login.microsoftonline.com` and must be `https`; any
+//!   path in `AZURE_AUTHORITY_HOST` is kept in front of the tenant ([`token_path`]). azmi posts
+//!   directly, without MSAL's authority-metadata or instance-discovery requests.
+//! * The **tenant id** may contain only letters, digits, `-` and `.` ([`check_tenant`]; JS
+//!   `checkTenantId`, Go `validTenantID` and Python `validate_tenant_id` agree), so it cannot
+//!   change the path.
+//! * The **client id** is a client-id selector if one is given, else `AZURE_CLIENT_ID`; object
+//!   and resource ids are refused (Entra authenticates an application by client id).
+//! * The **token is cached** like any other ([`crate::proto::cache`]). @azure/identity's
+//!   `ManagedIdentityCredential` builds a new `WorkloadIdentityCredential` for every call on its
+//!   token-exchange path, so it requests a token on every call.
+//! * Common Entra failures get a fix in the message ([`aadsts_hint`]): AADSTS700024 (assertion
+//!   expired or not yet valid), AADSTS70021 (no matching federated credential), AADSTS700016
+//!   (unknown application), AADSTS90002 (unknown tenant).
+//!
+//! # The federated token file
+//!
+//! * Read as UTF-8, **trimmed**, and refused when empty ([`assertion`]) — @azure/identity's
+//!   rule; Go and Python send it raw.
+//! * Re-read at most every [`ASSERTION_MAX_AGE_MS`] (5 minutes, @azure/identity's interval;
+//!   Go and Python use 10). Kubernetes rotates the token at 80 % of its lifetime and the
+//!   shortest lifetime is one hour, so a copy up to 12 minutes old is still valid; reading it
+//!   too rarely is what produces AADSTS700024. A different file path is read at once. The
+//!   credential ([`crate::proto::ManagedIdentity`]) keeps the last copy. The file is read
+//!   only when a token request is actually made (a cache hit reads nothing); a retry within
+//!   one fetch starts over and reads it again unless the fetch began with a fresh copy.
+//! * The host reads it with symbolic links followed (Kubernetes projects the file through a
+//!   link) and at most [`ASSERTION_MAX_BYTES`].
 
 use super::error::{Error, ErrorKind};
 use super::source::Source;
 
-/// The federated token is re-read at most this often (JS's 5 min; Kubernetes rotates it at
-/// 80 % of a ≥ 1 h lifetime, so a 5-minute-old copy is always still valid; §10.2).
+/// The federated token is re-read at most this often (@azure/identity's 5 min; Kubernetes
+/// rotates it at 80 % of a ≥ 1 h lifetime, so a 5-minute-old copy is always still valid).
 pub const ASSERTION_MAX_AGE_MS: u64 = 5 * 60 * 1000;
 /// Largest federated token accepted (service-account JWTs are ~1–2 KB).
 pub const ASSERTION_MAX_BYTES: usize = 64 * 1024;
-/// RFC 7523 client-assertion type (§10.3).
+/// RFC 7523 client-assertion type.
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn configuration(message: String) -> Error {
@@ -54,7 +105,7 @@ pub fn assertion(contents: &[u8]) -> Result<String, Error> {
     Ok(text.to_string())
 }
 
-/// The fix for Entra's common workload-identity failures, by AADSTS code (§10.3).
+/// The fix for Entra's common workload-identity failures, by AADSTS code.
 pub fn aadsts_hint(description: &str) -> Option<&'static str> {
     const HINTS: [(&str, &str); 4] = [
         (

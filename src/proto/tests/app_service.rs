@@ -1,4 +1,4 @@
-//! App Service 2019-08-01 (§4.2): exact requests, parsing, classification (§7.3), deadline.
+//! App Service 2019-08-01: exact requests, parsing, classification of failures, deadline.
 
 use serde_json::json;
 
@@ -139,7 +139,7 @@ fn endpoint_query_is_kept_and_parameters_are_appended() {
 
 #[test]
 fn secret_is_read_from_the_current_snapshot_for_every_request() {
-    // §14 rule 4: a rotated IDENTITY_HEADER is used by the next request (msal-node keeps the
+    // A rotated IDENTITY_HEADER is used by the next request (msal-node keeps the
     // first one for the life of the process).
     let mut s = Scenario::app_service().reply(token_expiring_at(T0_SECS + 3600));
     assert_eq!(s.run().request().header("X-IDENTITY-HEADER"), Some(SECRET));
@@ -154,7 +154,7 @@ fn secret_is_read_from_the_current_snapshot_for_every_request() {
 
 #[test]
 fn documented_app_service_sample_is_parsed() {
-    // §4.2: expires_on as a string, no expires_in, upper-case client id echo.
+    // The App Service docs' shape: expires_on as a string, no expires_in, upper-case client id.
     let expires_on = T0_SECS + 86_399;
     let mut s = Scenario::app_service().reply(json(
         200,
@@ -182,7 +182,7 @@ fn failure(reply: Scripted, selector: IdentitySelector) -> Error {
     run.error().clone()
 }
 
-/// A retryable failure (§14 rule 18) answered on every attempt: the error after the last one.
+/// A retryable failure answered on every attempt (3 retries): the error after the last one.
 fn retried_failure(reply: Scripted) -> Error {
     let attempts = 1 + LOCAL_RETRY.max_retries as usize;
     let mut s = Scenario::app_service().replies(reply, attempts);

@@ -1,5 +1,5 @@
-//! Legacy App Service 2017-09-01 (§4.3): `secret` header, `clientid`, no `Metadata`, and its
-//! date-string expiry formats (§6.2).
+//! Legacy App Service 2017-09-01: `secret` header, `clientid`, no `Metadata`, and its
+//! date-string expiry formats (Linux and Windows, see [`crate::proto::expiry`]).
 
 use serde_json::json;
 
@@ -12,7 +12,7 @@ const AUTHORITY: &str = "127.0.0.1:46808";
 const PATH: &str = "/MSI/auth";
 const CLIENT: &str = "5E29463D-71DA-4FE0-8E69-999B57DB23B0";
 
-/// 2019-06-20T02:57:58Z, the Linux sample of §4.3.
+/// 2019-06-20T02:57:58Z, the Linux sample `06/20/2019 02:57:58 +00:00`.
 const LINUX_EXPIRY: u64 = 1_560_999_478;
 /// 2020-01-16T17:24:12Z: `1/16/2020 5:24:12 PM +00:00`, the Windows 12-hour form.
 const WINDOWS_PM_EXPIRY: u64 = 1_579_195_452;
@@ -24,7 +24,7 @@ fn request_2017<'a>(query: &'a [(&'a str, &'a str)]) -> Expect<'a> {
         authority: AUTHORITY,
         path: PATH,
         query,
-        // §5 table: no Metadata header for the 2017 API (only Azure ML sends it, as msal-node).
+        // No Metadata header for the 2017 API (only Azure ML sends it, as msal-node does).
         headers: &[("secret", SECRET)],
     }
 }

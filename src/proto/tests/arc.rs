@@ -1,4 +1,4 @@
-//! Azure Arc (§4.5, §9, §14 rules 11–13): the 401 challenge, key-file validation before any
+//! Azure Arc ([`crate::proto::arc`]): the 401 challenge, key-file validation before any
 //! read, exactly one round trip, and the fail-closed user-assigned echo check.
 
 use serde_json::{Value, json};
@@ -127,7 +127,7 @@ fn user_assigned_selectors_are_forwarded_and_the_echo_is_accepted_case_insensiti
             "msi_res_id",
             json!({"msi_res_id": RESOURCE_ID.to_ascii_lowercase()}),
         ),
-        // Echo under mi_res_id is accepted too (§9.4).
+        // Echo under mi_res_id is accepted too (msi_res_id falls back to it, as in the MSALs).
         (
             IdentitySelector::ResourceId(RESOURCE_ID.into()),
             "msi_res_id",
@@ -449,7 +449,7 @@ fn no_access_to_the_key_directory_is_configuration_naming_the_preopen() {
 
 #[test]
 fn host_that_returns_more_than_max_len_is_still_refused() {
-    // The cap is enforced by the read *and* by the core (§9.3: "even if the stat lied").
+    // The cap is enforced by the read *and* by the core (even if the host's stat lied).
     let big = "k".repeat(ARC_KEY_MAX_BYTES + 1);
     let mut s = Scenario::arc()
         .file(ARC_KEY_PATH, big.clone())
@@ -530,7 +530,7 @@ fn second_401_is_a_security_error_after_exactly_one_round_trip() {
 
 #[test]
 fn first_response_200_is_accepted_as_the_token() {
-    // §14 rule 12 (msal-node): an agent that answers without a challenge is taken at its word.
+    // As msal-node: an agent that answers without a challenge is taken at its word.
     let run = Scenario::arc().reply(arc_token(json!({}))).run();
     assert_eq!(run.token().secret(), TOKEN);
     assert_eq!(run.requests.len(), 1);
@@ -551,7 +551,7 @@ fn first_response_200_for_a_user_assigned_request_still_needs_the_echo() {
 
 #[test]
 fn first_response_500_is_classified_normally() {
-    // Retried (§14 rule 18) but never mistaken for a challenge: no key is read.
+    // Retried (like any 500) but never mistaken for a challenge: no key is read.
     let run = Scenario::arc()
         .replies(
             json(

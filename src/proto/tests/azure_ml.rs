@@ -1,4 +1,4 @@
-//! Azure Machine Learning (§4.3): the 2017-09-01 wire format plus `Metadata: true`,
+//! Azure Machine Learning: the 2017-09-01 wire format plus `Metadata: true`,
 //! `clientid=$DEFAULT_IDENTITY_CLIENT_ID` for system-assigned, and integer `expires_on`.
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! The token cache (§12, §14 rules 24–26) seen through whole `get_token` runs.
+//! The token cache ([`crate::proto::cache`]) seen through whole `get_token` runs.
 
 use serde_json::json;
 
@@ -132,7 +132,7 @@ fn expired_token_is_never_returned() {
     let mut s = Scenario::imds().reply(token_with("old", EXPIRES_ON));
     s.run().token();
     s.advance_to(UnixMillis::from_secs(EXPIRES_ON + 1));
-    // Every attempt times out (retried 6 times, §14 rule 17): the error, not the old token.
+    // Every attempt times out (IMDS retries 6 times): the error, not the old token.
     s.push_times(transport(TransportErrorKind::Timeout, "simulated"), 7);
     let run = s.run();
     assert_eq!(run.requests.len(), 7);
@@ -341,7 +341,7 @@ fn cache_entries_carry_the_source_that_issued_them() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Single flight: one upstream request per key at a time (issue 5, §14 rule 27). The
+// Single flight: one upstream request per key at a time, as MSAL Go does. The
 // acquisitions are stepped by hand and left in flight on purpose.
 
 /// Feeds `reply` to a started fetch and completes it at `now`.

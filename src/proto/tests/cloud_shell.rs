@@ -1,4 +1,4 @@
-//! Cloud Shell (§4.4): the only MI form POST, `Metadata: true`, no `api-version`, and the
+//! Cloud Shell: the only MI form POST, `Metadata: true`, no `api-version`, and the
 //! signed-in user's identity only.
 
 use serde_json::json;

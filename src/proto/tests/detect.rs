@@ -1,4 +1,4 @@
-//! Source detection (§3, §14 rules 1–3): precedence, empty values, endpoint validation.
+//! Source detection ([`crate::proto::source`]): precedence, empty values, endpoint validation.
 
 use super::harness::{Scenario, T0_SECS, token_expiring_at};
 use crate::proto::detect::{Detection, detect};
@@ -172,7 +172,7 @@ fn precedence_follows_msal_order_with_workload_identity_before_imds() {
 fn empty_values_are_unset_so_empty_thumbprint_is_app_service_not_msal_node_service_fabric() {
     // msal-node decides the source with a truthiness test but names it with `!== undefined`, so
     // IDENTITY_SERVER_THUMBPRINT="" is reported as Service Fabric while requests go to App
-    // Service (§2). Here empty is unset, everywhere.
+    // Service. Here empty is unset, everywhere.
     let empty_thumbprint = snapshot(&[APP, &[("IDENTITY_SERVER_THUMBPRINT", "")]]);
     assert_eq!(
         detected(&empty_thumbprint, false, SelectorKind::SystemAssigned).source,
@@ -306,10 +306,10 @@ fn pod_identity_base_with_or_without_trailing_slash_and_with_path_prefix() {
     #[rustfmt::skip]
     let cases = [
         ("http://127.0.0.1:2579", "127.0.0.1:2579", "/metadata/identity/oauth2/token"),
-        // msal-node would produce `//metadata` here (§4.8).
+        // msal-node would produce `//metadata` here.
         ("http://127.0.0.1:2579/", "127.0.0.1:2579", "/metadata/identity/oauth2/token"),
         ("http://127.0.0.1:2579//", "127.0.0.1:2579", "/metadata/identity/oauth2/token"),
-        // JS's probe would drop the prefix (§4.8); Python keeps it.
+        // JS's probe would drop the prefix; Python keeps it.
         ("http://NMI.Local:2579/prefix", "nmi.local:2579", "/prefix/metadata/identity/oauth2/token"),
         ("http://nmi.local:2579/prefix/", "nmi.local:2579", "/prefix/metadata/identity/oauth2/token"),
     ];

@@ -146,7 +146,7 @@ pub fn token_expiring_at(expires_on: u64) -> Scripted {
     )
 }
 
-/// Arc's challenge: 401 with `WWW-Authenticate: <www_authenticate>` (§9.1 step 2).
+/// Arc's challenge: 401 with `WWW-Authenticate: <www_authenticate>` (the agent's first answer).
 pub fn challenge(www_authenticate: &str) -> Scripted {
     json(
         401,
@@ -844,7 +844,7 @@ fn decode_pairs(text: &str, plus_is_space: bool) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The request id: sent exactly once, a lowercase version-4 GUID (§14 rule 10).
+/// The request id: sent exactly once, a lowercase version-4 GUID (`x-ms-client-request-id`).
 #[track_caller]
 pub fn assert_request_id(request: &HttpRequest) -> &str {
     let ids: Vec<&str> = request

@@ -1,4 +1,4 @@
-//! IMDS (§4.1): exact requests, parsing, classification (§7.3), transport errors, deadline.
+//! IMDS: exact requests, parsing, classification of failures, transport errors, deadline.
 
 use serde_json::json;
 
@@ -176,7 +176,7 @@ fn every_request_gets_a_fresh_request_id() {
 
 #[test]
 fn documented_imds_sample_is_parsed() {
-    // §4.1's sample, shifted to the virtual clock; numbers are strings.
+    // The IMDS docs' sample, shifted to the virtual clock; numbers are strings.
     let expires_on = T0_SECS + 3599;
     let mut s = Scenario::imds().reply(json(
         200,
@@ -221,7 +221,7 @@ fn expires_on_wins_over_expires_in() {
 
 #[test]
 fn expires_in_only_is_anchored_at_the_response_time() {
-    // The request takes 20 s of virtual time: msal-node would be 20 s early (§14 rule 15).
+    // The request takes 20 s of virtual time: msal-node would be 20 s early.
     let mut s = Scenario::imds()
         .reply(json(200, json!({"access_token": TOKEN, "expires_in": "3600"})).taking(20_000));
     let run = s.run();
@@ -248,7 +248,7 @@ fn failure(reply: super::harness::Scripted, selector: IdentitySelector) -> crate
     run.error().clone()
 }
 
-/// Attempts IMDS makes for a failure that keeps coming back (§14 rule 17).
+/// Attempts IMDS makes for a failure that keeps coming back ([`IMDS_RETRY`]).
 const ATTEMPTS: usize = 1 + IMDS_RETRY.max_retries as usize;
 
 /// A retryable failure answered on every attempt: the error after the last one.
@@ -379,7 +379,7 @@ fn missing_metadata_header_answer_is_configuration() {
 
 #[test]
 fn updating_throttled_and_server_errors_are_service_faults() {
-    // §7.3: 404 "updating", 408, 410 "going through updates", 429 and 5xx are the service's
+    // 404 "updating", 408, 410 "going through updates", 429 and 5xx are the service's
     // fault (retryable), not a configuration problem of the caller.
     for status in [404, 408, 410, 429, 500, 502, 503, 504] {
         let e = retried_failure(json(
@@ -575,7 +575,7 @@ fn response_too_large_is_invalid_response() {
 
 #[test]
 fn no_response_after_imds_served_a_token_is_transport_not_unavailable() {
-    // §7.3: Unavailable only before any successful response. Once this credential got a token
+    // Unavailable only before any successful response. Once this credential got a token
     // from IMDS, a refused connection is a (transient) failure: a chain must not move on to
     // another identity.
     let mut s = Scenario::imds().reply(token_expiring_at(T0_SECS + 3600));

@@ -1,4 +1,4 @@
-//! The opt-in IMDS availability probe (§8.8, §14 rule 23): its exact request, fail-fast
+//! The opt-in IMDS availability probe ([`crate::proto::ManagedIdentity`]): its request, fail-fast
 //! answers, and when it is (not) sent.
 
 use serde_json::json;
@@ -205,7 +205,7 @@ fn a_probe_that_got_no_answer_is_sent_again_next_time() {
 #[test]
 fn a_credential_that_already_got_an_imds_token_does_not_probe() {
     // IMDS is proven there; a probe now could only turn a passing hiccup into "unavailable"
-    // (§7.3: unavailable only before any success).
+    // (unavailable only before any success).
     let mut s = Scenario::imds().reply(token());
     s.run().token();
     s.set_scope("https://vault.azure.net/.default");
@@ -223,7 +223,7 @@ fn without_the_option_there_is_no_probe() {
 
 #[test]
 fn pod_identity_endpoint_is_not_probed() {
-    // §14 rule 23: skip the probe when AZURE_POD_IDENTITY_AUTHORITY_HOST is set (JS, Python).
+    // Skip the probe when AZURE_POD_IDENTITY_AUTHORITY_HOST is set (JS, Python).
     let mut s = Scenario::imds()
         .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://10.0.0.9:2579")
         .reply(token());

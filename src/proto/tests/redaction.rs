@@ -1,4 +1,4 @@
-//! Secrets and tokens never appear in `Debug` output or error messages (§14 rule 16).
+//! Secrets and tokens never appear in `Debug` output or error messages.
 
 use serde_json::json;
 
@@ -133,7 +133,7 @@ fn errors_from_every_failure_path_never_contain_the_token_or_the_secret() {
         json(200, b)
     };
     let on = (T0_SECS + 3600).to_string();
-    // Attempts: retryable statuses and timeouts are retried 3 times (§14 rule 18).
+    // Attempts: retryable statuses and timeouts are retried 3 times (non-IMDS sources).
     let replies: Vec<(&str, usize, Scripted)> = vec![
         (
             "pop token",
@@ -295,7 +295,7 @@ fn assert_scrubbed(what: &str, e: &Error, secret: &str) {
 
 #[test]
 fn service_error_that_echoes_the_app_service_secret_is_redacted() {
-    // With the attempts each takes (500 is retried 3 times, §14 rule 18).
+    // With the attempts each takes (500 is retried 3 times).
     let echoes = [
         (
             1,
@@ -363,7 +363,7 @@ fn arc_key_echoed_by_the_agent_is_redacted() {
         format!("Authorization: Basic {ARC_KEY} rejected"),
         format!("{}{ARC_KEY}", "x".repeat(290)),
     ] {
-        // Each of the 4 attempts (§14 rule 18) is a fresh challenge round trip with a new key.
+        // Each of the 4 attempts is a fresh challenge round trip with a new key.
         let mut s = Scenario::arc();
         for _ in 0..4 {
             s.push(arc_challenge());

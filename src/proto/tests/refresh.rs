@@ -1,4 +1,4 @@
-//! Proactive refresh and cache bypass (§12, §14 rules 25–28) on the virtual clock: when the
+//! Proactive refresh and cache bypass ([`crate::proto::token`], [`crate::proto::cache`]): when the
 //! refresh happens, what a failed refresh returns, no request storms, force refresh, claims
 //! and Service Fabric's revocation parameters.
 

@@ -1,4 +1,4 @@
-//! Retries (§8, §14 rules 17–22) on the virtual clock: exact gaps for a fixed jitter seed,
+//! Retries ([`crate::proto::retry`]) on the virtual clock: exact gaps for a fixed jitter seed,
 //! request counts, the `Retry-After` forms, the per-call deadline, transport failures and the
 //! throttle memory.
 //!
@@ -20,11 +20,11 @@ use crate::proto::{Action, ErrorKind, FileRead, Source, TransportErrorKind, Unix
 const SEED: u64 = 7;
 
 /// IMDS retry gaps for [`SEED`]: (2^k − 1) × 2 s, jittered by 117, 84, 126, 83, 104, 85 %,
-/// capped at 25 s (Go azidentity's schedule, §8.4, §14 rule 17).
+/// capped at 25 s (Go azidentity's IMDS schedule).
 const IMDS_GAPS: [u64; 6] = [2_340, 5_040, 17_640, 24_900, 25_000, 25_000];
 
 /// Other sources' retry gaps for [`SEED`]: 2^(k − 1) × 1 s, jittered by 87, 84, 106 %
-/// (§14 rule 18).
+/// (msal-node's 3 retries from 1 s).
 const LOCAL_GAPS: [u64; 3] = [870, 1_680, 4_240];
 
 /// T0 + 7 s as an IMF-fixdate.
@@ -86,7 +86,7 @@ fn call() -> Call {
 
 #[test]
 fn seeded_gaps_lie_inside_the_documented_ranges() {
-    // Independent of the implementation: the protocol doc's numbers.
+    // Independent of the implementation: the numbers documented in `proto::retry`.
     for (k, gap) in (1..).zip(IMDS_GAPS) {
         let nominal = ((1u64 << k) - 1) * 2_000;
         let (low, high) = (nominal * 80 / 100, nominal * 130 / 100);
@@ -107,7 +107,7 @@ fn seeded_gaps_lie_inside_the_documented_ranges() {
 
 #[test]
 fn retry_policies_per_source() {
-    // §14 rules 17 and 18, as data.
+    // The retry policies, as data.
     assert_eq!(Source::Imds.spec().retry, &IMDS_RETRY);
     for source in [
         Source::AppService,
@@ -162,7 +162,7 @@ fn jitter_comes_from_the_hosts_random_bytes() {
 }
 
 // ---------------------------------------------------------------------------------------
-// IMDS 410 (§8.1: "available within 70 seconds").
+// IMDS 410 (the IMDS docs: "available within 70 seconds").
 
 #[test]
 fn imds_410_once_then_200_retries_after_one_jittered_backoff() {
@@ -175,7 +175,7 @@ fn imds_410_once_then_200_retries_after_one_jittered_backoff() {
     assert_eq!(run.token().secret(), "t");
     // The retry is the same request (same id).
     assert_eq!(run.requests[0], run.requests[1]);
-    // §14 rule 15: `expires_in` counts from the answer, not the first attempt.
+    // `expires_in` counts from the answer, not the first attempt.
     assert_eq!(run.token().expires_on(), T0_SECS + 2 + 3600);
 }
 
@@ -216,7 +216,7 @@ fn imds_410_that_never_ends_gives_up_after_seven_attempts_with_the_last_status()
 }
 
 // ---------------------------------------------------------------------------------------
-// Retry-After (§8.7, §14 rule 19).
+// Retry-After.
 
 #[test]
 fn retry_after_seconds_is_waited_when_longer_than_the_backoff() {
@@ -297,7 +297,7 @@ fn retry_after_is_capped_at_sixty_seconds() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Other sources (§14 rule 18).
+// Other sources.
 
 #[test]
 fn app_service_503_twice_then_200() {
@@ -498,7 +498,7 @@ fn call_deadline_cuts_a_hanging_attempt() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 404 (§8.1: Service Fabric says never retry it).
+// 404 (Service Fabric's guidance: never retry it).
 
 #[test]
 fn status_404_is_retried_on_imds_and_the_local_sources() {
@@ -560,7 +560,7 @@ fn status_404_is_not_retried_on_service_fabric_or_entra() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Transport failures (§14 rule 20) and the fail-fast decision.
+// Transport failures and the fail-fast decision.
 
 #[test]
 fn response_timeout_is_retried() {
@@ -672,7 +672,7 @@ fn policy_refusals_and_oversized_answers_are_never_retried() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Throttle memory (§14 rule 22).
+// Throttle memory (MSAL Python's throttle cache).
 
 #[test]
 fn final_throttle_is_remembered_for_its_retry_after_window() {

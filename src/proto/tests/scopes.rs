@@ -1,4 +1,4 @@
-//! Scope → resource (§11, §14 rule 30).
+//! Scope → resource ([`crate::proto::scope`]).
 
 use super::harness::{Scenario, T0_SECS, query_pairs, token_expiring_at};
 use crate::proto::scope::resource_from_scope;
@@ -16,7 +16,7 @@ fn default_suffix_is_stripped_only_as_a_suffix() {
             "https://management.azure.com/",
         ),
         ("https://vault.azure.net", "https://vault.azure.net"),
-        // No trailing-slash normalization (§11): these are different resources.
+        // No trailing-slash normalization: these are different resources.
         (
             "https://management.azure.com/",
             "https://management.azure.com/",

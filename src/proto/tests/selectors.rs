@@ -1,4 +1,4 @@
-//! Identity selectors (§5, §14 rule 8): validation, and refusals before anything is sent.
+//! Identity selectors ([`crate::proto::selector`]): validation, refusals before any request.
 
 use serde_json::json;
 
@@ -140,7 +140,7 @@ fn imds_and_app_service_accept_every_selector_kind() {
     }
 }
 
-/// What §5 says a source does with one selector kind.
+/// What a source does with one selector kind (the table in [`crate::proto::source`]).
 #[derive(Clone, Copy, Debug)]
 enum Wire {
     /// Sent with exactly these selector parameters (name, value): none, or one.
@@ -158,7 +158,7 @@ const CLIENT_ID_ONLY_WHY: &str =
     "this source selects user-assigned identities by client id only; pass the identity's client id";
 const WORKLOAD_WHY: &str = "workload identity authenticates as an application by client id; pass the client id (or set AZURE_CLIENT_ID)";
 
-/// One source's row of the §5 matrix: system, client id, object id, resource id.
+/// One source's row of the selector matrix: system, client id, object id, resource id.
 struct MatrixRow {
     source: Source,
     scenario: fn() -> Scenario,
@@ -198,7 +198,7 @@ const MATRIX: [MatrixRow; 8] = [
     ]},
 ];
 
-/// The replies that make `source` issue a token for `selector` (Arc must echo it, §9.4).
+/// The replies that make `source` issue a token for `selector` (Arc must echo it).
 fn happy_replies(source: Source, selector: &IdentitySelector) -> Vec<Scripted> {
     let on = (T0_SECS + 3600).to_string();
     match source {

@@ -1,4 +1,4 @@
-//! Service Fabric (§4.6): HTTPS only, `Secret` header, api-version 2019-07-01-preview, no
+//! Service Fabric: HTTPS only, `Secret` header, api-version 2019-07-01-preview, no
 //! runtime selector, the thumbprint format, and its nested error body.
 
 use serde_json::json;
@@ -177,7 +177,7 @@ fn managed_identity_not_found_is_configuration_with_its_code() {
 
 #[test]
 fn documented_sample_with_numeric_expires_on_is_parsed() {
-    // §4.6 sample: expires_on is a JSON number (dated 2019-08-08).
+    // The Service Fabric docs' sample: expires_on is a JSON number (dated 2019-08-08).
     let expires_on = 1_565_244_611;
     let run = Scenario::service_fabric()
         .at(UnixMillis::from_secs(expires_on - 3600))

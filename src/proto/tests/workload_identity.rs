@@ -1,4 +1,4 @@
-//! Workload identity (§10, §14 rules 3 and 29): the federated token read, trimmed and re-read
+//! Workload identity ([`crate::proto::workload`]): the federated token read, trimmed, re-read
 //! at most every five minutes, the Entra client-assertion POST, AADSTS hints, precedence.
 
 use serde_json::json;
@@ -44,7 +44,7 @@ fn default_path() -> String {
     format!("/{TENANT}/oauth2/v2.0/token")
 }
 
-/// The form, in order (§10.3).
+/// The form, in order.
 fn form<'a>(client_id: &'a str, scope: &'a str, assertion: &'a str) -> [(&'a str, &'a str); 5] {
     [
         ("client_id", client_id),
@@ -402,7 +402,7 @@ fn entra_error_without_a_known_code_is_classified_by_status() {
         e.message(),
         "workload identity: the request for the system-assigned identity was refused (400 invalid_scope: AADSTS1002012: The provided value for scope is not valid.)"
     );
-    // Retried 3 times (§14 rule 18), re-reading the token file each time.
+    // Retried 3 times, re-reading the token file each time.
     let run = Scenario::workload_identity()
         .replies(json(503, json!({"error": "temporarily_unavailable"})), 4)
         .run();
@@ -503,7 +503,7 @@ const WORKLOAD_ENV: [(&str, &str); 3] = [
 
 #[test]
 fn platform_sources_win_over_workload_identity() {
-    // §14 rule 3: an explicit platform source is not overridden (JS does override App Service).
+    // An explicit platform source is not overridden (JS does override App Service).
     #[rustfmt::skip]
     let platforms: [(Vars, bool, Source); 7] = [
         (&[("IDENTITY_ENDPOINT", "https://10.0.0.4:2377/t"), ("IDENTITY_HEADER", "s"), ("IDENTITY_SERVER_THUMBPRINT", "0123456789ABCDEF0123456789ABCDEF01234567")], false, Source::ServiceFabric),
