@@ -45,12 +45,23 @@ demo: setup
 test: setup check unit component host plugin
     @echo "just test: all green"
 
-# Formatting and clippy (native, wasm32-wasip2 component, wasm32-wasip1 filter) with -D warnings.
+# Formatting, clippy (native, wasm32-wasip2 component, wasm32-wasip1 filter) with -D warnings,
+# and the docs with every intra-doc link checked.
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip2 --features component -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip1 --features proxy-wasm -- -D warnings
+    @just doc
+    RUSTDOCFLAGS="{{doc_flags}}" cargo doc --quiet -p azmi --no-deps --document-private-items \
+        --target wasm32-wasip2 --features component
+
+doc_flags := "-D rustdoc::broken_intra_doc_links -D rustdoc::private_intra_doc_links"
+
+# The core's docs: the protocol rules azmi follows, next to the code (`just doc --open` to read).
+doc *args:
+    RUSTDOCFLAGS="{{doc_flags}}" cargo doc --quiet -p azmi --no-deps --document-private-items \
+        --features proxy-wasm {{args}}
 
 # Unit tests of the sans-IO core (virtual time, no I/O).
 unit:

@@ -1,30 +1,93 @@
-//! The long-lived credential: everything a host keeps between `get-token` calls — the token
-//! cache, the fetches in flight, what failures to repeat without asking again, the federated
-//! token last read, and whether IMDS answered its probe — around one [`Acquisition`] per
-//! fetch.
+//! The long-lived credential: validation, detection, the cache, single flight, throttle
+//! memory, the IMDS probe and claims, around one [`Acquisition`] per fetch.
 //!
-//! Per call a host asks [`ManagedIdentity::cached`] (no environment, no allocation); on a miss
-//! it calls [`ManagedIdentity::start`] with a fresh environment snapshot, drives the returned
-//! [`Acquisition`] to its [`Outcome`], and hands that to [`ManagedIdentity::finish`], which
-//! absorbs what the fetch learned and returns what the caller gets. [`crate::drive`] is that
-//! loop, written once for every host.
+//! # One call
 //!
-//! Rules it keeps:
-//! * **Single flight.** One fetch per cache key at a time: while one runs, callers get the
-//!   still-usable token, or [`Start::Wait`].
-//! * **Stale on failed refresh.** A proactive refresh that fails for any reason returns the
-//!   cached token while it is usable, and the next refresh waits
-//!   [`crate::proto::REFRESH_RETRY_MS`] (Python azure-identity's behaviour; msal-node fails the
-//!   call on a transport error, which turns a refresh hiccup into an outage). A refresh never
-//!   holds the caller past the cached token's usable life.
-//! * **Throttle memory.** A final 429/5xx that named a `Retry-After` is repeated for that long
-//!   (at most [`crate::proto::RETRY_AFTER_CAP_MS`]) without asking again; a host may also hold
-//!   every failure for a short time ([`ManagedIdentity::with_failure_hold`]).
-//! * **Unavailable only before an answer.** Once a source issued this credential a token, no
-//!   answer from it is a transport failure, not "no managed identity here".
-//! * **Service Fabric revocation.** A claims request names the cached token for revocation
-//!   (`token_sha256_to_refresh`, the SHA-256 of the token, hex) and passes client capabilities
-//!   as `xms_cc` — both documented for Service Fabric only, so sent only there.
+//! 1. The scope and the selector are validated ([`crate::proto::scope`],
+//!    [`crate::proto::selector`]); bad input is `invalid-argument` and nothing is sent.
+//! 2. [`ManagedIdentity::cached`] answers from the cache without reading the environment or
+//!    allocating (the environment of a running instance does not change).
+//! 3. Otherwise [`ManagedIdentity::start`] detects the source from a fresh environment
+//!    snapshot ([`crate::proto::source`] has the precedence table), looks in the cache again,
+//!    refuses a selector the source cannot honour, refuses Arc and workload identity on a host
+//!    without file access (never falling back to IMDS: the platform said it is something
+//!    else), builds the request ([`crate::proto::request`]) and returns an [`Acquisition`] for
+//!    the host to drive ([`crate::drive`] is that loop, written once). The fetch ends in an
+//!    [`crate::proto::Outcome`] that carries what the credential must remember (the probe
+//!    answered, the federated token read, the throttle wait, the token being refreshed);
+//!    [`ManagedIdentity::finish`] absorbs it and caches the token.
+//!
+//! # Single flight
+//!
+//! At most one fetch is in flight per cache key. While a proactive refresh runs, other callers
+//! for that key get the cached token; with nothing usable cached they get [`Start::Wait`] and
+//! ask again once the fetch finishes. This is MSAL Go's behaviour (one goroutine refreshes,
+//! the others get the cached token); msal-node and MSAL Python do not coordinate, so every
+//! concurrent caller sends its own request.
+//!
+//! # A failed proactive refresh keeps the cached token
+//!
+//! When a proactive refresh fails for *any* reason — an error response, a transport failure,
+//! an Arc key-file error — the caller gets the cached token while it is still usable, and the
+//! next refresh attempt waits 30 s ([`crate::proto::cache`]). A refresh never holds the caller
+//! past the cached token's usable time: the fetch's deadline is capped there. MSAL Go and MSAL
+//! Python do the same; msal-node swallows error *responses* but fails the call on thrown
+//! errors (network, timeout, Arc file errors) although its cached token is still valid.
+//!
+//! # Throttle memory
+//!
+//! When a fetch gives up on a retryable status that carried `Retry-After` (typically 429 or
+//! 503), the credential remembers the failure for that key until the `Retry-After` window ends
+//! (capped at 60 s, [`crate::proto::retry`]): calls for the key within the window get the same
+//! error at once, marked "remembered", without a request — or the cached token, if one is
+//! still usable. A host may also hold *every* failure for a short time
+//! ([`ManagedIdentity::with_failure_hold`]: the Envoy filter asks a failing endpoint about once
+//! a second per worker, whatever the request rate). This is MSAL Python's throttle cache (`msal/throttled_http_client.py`, which
+//! memoizes 429, ≥ 500 and any response with `Retry-After`, default 5 s, at most 3600 s); the
+//! other SDKs send every call.
+//!
+//! # The IMDS availability probe (opt-in, for credential chains)
+//!
+//! The probe request and its answer are handled in the acquisition's probe leg; the
+//! credential decides when to send it.
+//!
+//! Off Azure, `169.254.169.254` usually drops packets, so a full IMDS token request with its
+//! retries takes long to fail; a credential chain wants to move on quickly. With
+//! `probe: true`, before the first IMDS token request the credential sends
+//! `GET <imds base>/metadata/identity/oauth2/token` with **no query and no `Metadata` header**
+//! (IMDS answers such a request with a 400 at once, without minting a token), with a 1 s
+//! budget and no retries:
+//!
+//! * any HTTP response means IMDS is there — except a 403 whose body contains `unreachable`
+//!   (Docker Desktop's proxy answering for the address), which is *unavailable*;
+//! * no response is *unavailable* ("no managed identity is reachable here");
+//! * once IMDS has answered (a probe or a token), this credential never probes again: a
+//!   failed probe after a success would wrongly report "unavailable" for a passing hiccup (Go
+//!   azidentity probes until the first answer; @azure/identity probes on every call, Python
+//!   until one succeeds);
+//! * never for AAD Pod Identity (`AZURE_POD_IDENTITY_AUTHORITY_HOST` set: @azure/identity and
+//!   Python skip it too), and never unless asked: a caller that selected managed identity
+//!   explicitly wants the real request and its retries (@azure/identity and Python skip the
+//!   probe then; Go does not).
+//!
+//! The 1 s timeout is the value all three SDKs converged on (Python went from 0.3 s, .NET from
+//! 0.5 s); it applies to the probe only, never to real token requests.
+//!
+//! # Claims, force refresh and revocation
+//!
+//! `force-refresh` and a claims challenge skip the cache (msal-node, MSAL Go and MSAL Python
+//! do; @azure/identity passes neither claims nor capabilities to msal-node, so a revocation
+//! challenge cannot be answered until the cached token ages out). On **Service Fabric** a
+//! claims request also names the token to replace: `token_sha256_to_refresh` = lowercase hex
+//! SHA-256 of the cached access token, and `xms_cc` = the client capabilities joined with
+//! commas (e.g. `cp1`) — as msal-node and MSAL Python do for Service Fabric. `xms_cc` is not
+//! sent to other sources, which do not document it (msal-node sends it everywhere).
+//!
+//! # Workload identity's federated token
+//!
+//! The credential keeps the last federated token it read, with its path and time, and reuses
+//! it for five minutes ([`crate::proto::workload`] has the file rules); a different path is
+//! read at once. The Entra token itself is cached like any other (the scope is sent as given).
 
 use super::acquisition::{
     Acquisition, AssertionRead, Options, Outcome, WorkloadLeg, probe_request,
@@ -58,7 +121,8 @@ pub struct TokenRequest<'a> {
     pub claims: Option<&'a str>,
     /// Client capabilities (`cp1`, …), sent as `xms_cc` to Service Fabric only.
     pub client_capabilities: &'a [String],
-    /// Give up after this long, retries included (default [`DEFAULT_CALL_DEADLINE_MS`]).
+    /// Give up after this long, retries included (default 120 s: `DEFAULT_CALL_DEADLINE_MS`
+    /// in the `retry` module).
     pub timeout_ms: Option<u64>,
     /// Probe IMDS first, once per credential until it answers (credential chains).
     pub probe: bool,

@@ -1,4 +1,28 @@
-//! Typed, classified errors that keep what the service said (§7.3, §14 rule 16).
+//! Typed, classified errors that keep what the service said.
+//!
+//! Every error keeps the source, the HTTP status, the service's error code and the
+//! correlation id when known, so a support case can be opened from the message alone; the
+//! message names the source and the fix, and never contains a token, a secret or key-file
+//! contents. [`ErrorKind`] is the fine reason; [`ErrorKind::class`] maps it onto the three
+//! cases of the WIT `error` variant, which is what a caller (or a credential chain) acts on:
+//!
+//! | kind | class | when |
+//! |---|---|---|
+//! | `InvalidArgument` | `invalid-argument` | empty or multiple scopes, bad characters, empty id: nothing was sent |
+//! | `Unavailable` | `credential-unavailable` | no managed identity here: no response from a source that never answered, the probe failed, IMDS 403 `unreachable` (Docker Desktop), a non-JSON 2xx on the IMDS address, IMDS/App Service 400 "identity not found" for the system identity; also a selector the source cannot honour (Cloud Shell or Service Fabric with any user-assigned id, Azure ML with an object/resource id), named with the source |
+//! | `Configuration` | `authentication-failed` | the source refused how it was asked: unknown resource (`invalid_resource`, `AADSTS500011`), an explicitly requested user-assigned identity not assigned, a rejected secret (401/403), other 4xx, known AADSTS failures of workload identity |
+//! | `Service` | `authentication-failed` | 404, 408, 410, 429 or 5xx after the retries |
+//! | `Transport` | `authentication-failed` | no response from a source that answered this credential before |
+//! | `InvalidResponse` | `authentication-failed` | a 2xx that is not a usable token: no `access_token`, unknown expiry, `token_type` not `Bearer` |
+//! | `Security` | `authentication-failed` | Arc key path or contents refused, a second Arc 401, an Arc user-assigned identity not echoed: never fall through to another identity |
+//! | `Internal` | `authentication-failed` | a state azmi should never reach: a bug to report, never a reason to try another credential |
+//!
+//! The full classification of HTTP answers, with the SDK precedents, is in
+//! [`crate::proto::response`]; of transport failures, in the acquisition's module docs.
+//! Credential chains move on only on `credential-unavailable`. An explicitly requested
+//! user-assigned identity that is not assigned is *authentication failed* (Go azidentity's
+//! rule: the caller asked for that identity, a chain must not silently use another), unlike
+//! @azure/identity and Python, which report it as unavailable.
 
 use super::files::{FileError, FileErrorKind};
 use super::http::{TransportError, TransportErrorKind};
@@ -40,7 +64,8 @@ pub enum ErrorClass {
 }
 
 impl ErrorKind {
-    /// The class a caller acts on (design.md, "Errors").
+    /// The class a caller acts on: the three cases of the WIT `error` variant (table in the
+    /// `error` module docs).
     pub fn class(self) -> ErrorClass {
         match self {
             ErrorKind::InvalidArgument => ErrorClass::InvalidArgument,

@@ -8,8 +8,12 @@
 //! (quoting cuts long text, and a cut-off secret is no longer recognisable), and every message
 //! is redacted again before it leaves the core ([`crate::proto::Error`]'s `redact`).
 
-/// A secret value whose `Debug` shows only its length, so that deriving `Debug` on whatever
-/// holds it cannot leak it.
+/// A secret value — a shared secret (`IDENTITY_HEADER`, `MSI_SECRET`), an Azure Arc challenge
+/// key or a federated token — whose `Debug` shows only its length, so that deriving `Debug` on
+/// anything that holds it cannot leak it. Secrets never appear in `Debug` output, in error
+/// messages (service text is scrubbed of them before it is quoted) or in logs; request headers
+/// and bodies that carry them are marked sensitive for the adapter. The access token gets the
+/// same treatment in `AccessToken`'s `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Secret(pub(crate) String);
 

@@ -369,7 +369,7 @@ pub const SOURCES: [SourceSpec; 8] = [
 ];
 
 impl Source {
-    /// This source's row of [`SOURCES`].
+    /// This source's row of the `SOURCES` table.
     pub fn spec(self) -> &'static SourceSpec {
         let index = match self {
             Source::Imds => 0,

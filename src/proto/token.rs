@@ -32,7 +32,7 @@ use super::time::UnixMillis;
 /// Tokens are treated as expired this long before `expires_on` (all three MSALs).
 pub const EXPIRY_MARGIN_SECS: u64 = 300;
 /// A server `refresh_in` shorter than this is raised to it (the same 30 s as the pause after a
-/// failed refresh, [`crate::proto::REFRESH_RETRY_MS`]), so a zero `refresh_in` cannot make
+/// failed refresh, [`crate::proto::cache::REFRESH_RETRY_MS`]), so a zero `refresh_in` cannot make
 /// every call a request.
 pub const MIN_REFRESH_IN_SECS: u64 = 30;
 /// Lifetimes at least this long refresh at half-life (two hours, as the MSALs).
@@ -111,7 +111,7 @@ impl AccessToken {
         self.source
     }
 
-    /// Usable at `now`: more than [`EXPIRY_MARGIN_SECS`] before expiry (or, for tokens
+    /// Usable at `now`: more than `EXPIRY_MARGIN_SECS` before expiry (or, for tokens
     /// living under 20 minutes, before their last quarter).
     pub fn is_fresh(&self, now: UnixMillis) -> bool {
         now < UnixMillis::from_secs(self.usable_until)

@@ -18,7 +18,7 @@
 //!   a first request with a 401 challenge naming a key file, and the key authorizes a second
 //!   request ([`arc`]); workload identity first reads the federated token file, which completes
 //!   the form body ([`workload`]). IMDS inside a credential chain is probed first ([`probe`]).
-//! * **Retries.** A retryable failure (the source's [`crate::proto::RetryPolicy`]) schedules
+//! * **Retries.** A retryable failure (the source's [`crate::proto::retry::RetryPolicy`]) schedules
 //!   the next attempt after a jittered backoff, or the server's `Retry-After` when longer, and
 //!   restarts at `begin`; the attempt that would pass the call's deadline is not made.
 //! * **Time.** Each request runs against a [`timer::Timer::Attempt`] backstop; the call as a
@@ -27,6 +27,43 @@
 //! * **Outcome.** [`Acquisition::poll_outcome`] hands over the result together with what the
 //!   credential must remember (the probe answered, the federated token read, the throttle
 //!   wait, the token being refreshed): [`crate::proto::ManagedIdentity::finish`] absorbs it.
+//!
+//! # Retries and deadlines
+//!
+//! Failed answers are classified ([`crate::proto::response`]) and retried per the source's
+//! policy ([`crate::proto::retry`]): the wait is the jittered backoff or the server's
+//! `Retry-After`, whichever is longer (capped at 60 s). Every request carries per-attempt
+//! timeouts the host enforces; the core adds a 1 s slack deadline of its own as a backstop
+//! for a host that does not. The whole fetch gives up at the call deadline.
+//!
+//! # Transport failures: retried or not, unavailable or failed
+//!
+//! * A **response timeout or broken connection** (the request may have reached the source) is
+//!   retried within the same budget — as Go, @azure/identity and Python do; msal-node never
+//!   retries a thrown transport error.
+//! * A connection that **cannot be made** (refused, DNS failure, connect timeout) is retried
+//!   only if this source has answered this credential before. Otherwise nothing listens there
+//!   and retrying for a minute and a half helps nobody: fail at once (deliberate difference;
+//!   it is why the SDKs take seconds to say "no managed identity").
+//! * A TLS rejection (e.g. a Service Fabric certificate that does not match the thumbprint), a
+//!   host egress denial and an oversized response (> 1 MiB) are not retried.
+//! * Classification: no response at all from a source that has **never answered** this
+//!   credential is *unavailable* (a credential chain should move on); once it has answered,
+//!   the same failure is a *transport* error (authentication failed: a chain must not silently
+//!   switch identity because of a hiccup). The same rule applies to a request that times out.
+//!   @azure/identity turns every managed-identity failure into "unavailable"; Go azidentity
+//!   does so only for the probe and for non-JSON IMDS answers.
+//! * A probe that gets no answer, or a 403 `unreachable` answer, is *unavailable* at once,
+//!   without retries.
+//!
+//! # Secrets
+//!
+//! Shared secrets, the Arc key and the federated token are held as `Secret` (redacted
+//! `Debug`); request headers and bodies that carry them are marked sensitive; and service
+//! text quoted in an error is scrubbed of every secret value this fetch used before it is
+//! classified — a service may echo a header back (the Arc key also without its `Basic `
+//! prefix). Tokens are returned as [`crate::proto::AccessToken`], whose `Debug` shows only the
+//! length.
 //!
 //! Call order (quinn style): [`Acquisition::poll`] until it says `Done`, performing each
 //! action and reporting it with the matching `handle_*`; every `handle_*` takes the current

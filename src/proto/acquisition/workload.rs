@@ -1,6 +1,6 @@
 //! The workload-identity leg: the federated token (a Kubernetes service-account JWT) is read
 //! from `AZURE_FEDERATED_TOKEN_FILE` — or reused, when the credential read it less than
-//! [`crate::proto::ASSERTION_MAX_AGE_MS`] ago from the same file — and completes the
+//! [`crate::proto::workload::ASSERTION_MAX_AGE_MS`] ago from the same file — and completes the
 //! `client_credentials` form posted to Entra ([`crate::proto::request::workload_body`]).
 
 use super::{Acquisition, Stage};
