@@ -5,6 +5,7 @@
 //! `azmi:identity/credential`; with `proxy-wasm`, the Envoy filter (`wasm32-wasip1`).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 #[cfg(all(feature = "component", feature = "proxy-wasm"))]
 compile_error!(

@@ -63,7 +63,7 @@ use super::source::Source;
 /// `%ProgramData%\AzureConnectedMachineAgent\Tokens`, not supported).
 pub const ARC_KEY_DIR: &str = "/var/opt/azcmagent/tokens";
 /// Largest key file accepted, by stat and by read (4096 bytes, the limit of every SDK).
-pub const ARC_KEY_MAX_BYTES: usize = 4096;
+pub(super) const ARC_KEY_MAX_BYTES: usize = 4096;
 /// Longest realm text quoted in a message.
 const MAX_QUOTED: usize = 120;
 
@@ -74,7 +74,7 @@ fn security(message: String) -> Error {
 /// The key-file path to read for a `WWW-Authenticate` value: `<ARC_KEY_DIR>/<name>.key`,
 /// rebuilt from the basename after checking the whole path (MSAL Python rebuilds; MSAL Go
 /// checks the directory; azmi does both).
-pub fn key_path(www_authenticate: Option<&str>) -> Result<String, Error> {
+pub(super) fn key_path(www_authenticate: Option<&str>) -> Result<String, Error> {
     let Some(header) = www_authenticate else {
         return Err(security(
             "Azure Arc: the 401 challenge has no WWW-Authenticate header; the agent is not answering as Azure Arc does, check IDENTITY_ENDPOINT".into(),
@@ -118,7 +118,7 @@ pub fn key_path(www_authenticate: Option<&str>) -> Result<String, Error> {
 
 /// The `Authorization` value for key-file `contents`, used verbatim (not base64); contents
 /// that cannot be a header value are refused without quoting them.
-pub fn authorization(contents: &[u8]) -> Result<String, Error> {
+pub(super) fn authorization(contents: &[u8]) -> Result<String, Error> {
     if contents.len() > ARC_KEY_MAX_BYTES {
         return Err(security(format!(
             "Azure Arc: the key file is larger than {ARC_KEY_MAX_BYTES} bytes; refusing it"

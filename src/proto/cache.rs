@@ -41,10 +41,10 @@ use super::token::AccessToken;
 
 /// At most this many entries; on overflow expired entries go first, then the least recently
 /// used.
-pub const MAX_ENTRIES: usize = 64;
+pub(super) const MAX_ENTRIES: usize = 64;
 /// After a failed proactive refresh, the next attempt waits at least this long (MSAL Python's
 /// 30 s).
-pub const REFRESH_RETRY_MS: u64 = 30_000;
+pub(super) const REFRESH_RETRY_MS: u64 = 30_000;
 
 /// The cache key: (source, selector kind, selector value, resource after `/.default`
 /// stripping) — not the resource the service echoes.
@@ -75,7 +75,7 @@ impl CacheKey {
 
 /// What the cache holds for a key at some instant.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lookup<'a> {
+pub(super) enum Lookup<'a> {
     /// Serve this token; nothing to do.
     Fresh(&'a AccessToken),
     /// Serve this token, but a proactive refresh is due: try one, and if it fails for any
@@ -97,13 +97,13 @@ struct Entry {
 /// Tokens by key. A handful of entries per instance, so a vector beats a map on size and
 /// speed.
 #[derive(Debug, Default)]
-pub struct TokenCache {
+pub(super) struct TokenCache {
     entries: Vec<Entry>,
 }
 
 impl TokenCache {
     /// What the cache holds for this key at `now`, without allocating.
-    pub fn lookup(
+    pub(super) fn lookup(
         &mut self,
         now: UnixMillis,
         source: Source,
@@ -131,7 +131,7 @@ impl TokenCache {
 
     /// The stored token for `key`, usable or not (Service Fabric revocation names it by its
     /// SHA-256 in `token_sha256_to_refresh`).
-    pub fn peek(&self, key: &CacheKey) -> Option<&AccessToken> {
+    pub(super) fn peek(&self, key: &CacheKey) -> Option<&AccessToken> {
         self.entries
             .iter()
             .find(|e| e.key == *key)
@@ -139,7 +139,7 @@ impl TokenCache {
     }
 
     /// Stores `token` under `key`, replacing any previous one.
-    pub fn insert(&mut self, now: UnixMillis, key: CacheKey, token: AccessToken) {
+    pub(super) fn insert(&mut self, now: UnixMillis, key: CacheKey, token: AccessToken) {
         let entry = Entry {
             key,
             token,
@@ -163,14 +163,14 @@ impl TokenCache {
 
     /// A proactive refresh of `key` failed at `now`: keep serving the token, try again after
     /// [`REFRESH_RETRY_MS`].
-    pub fn refresh_failed(&mut self, now: UnixMillis, key: &CacheKey) {
+    pub(super) fn refresh_failed(&mut self, now: UnixMillis, key: &CacheKey) {
         if let Some(entry) = self.entries.iter_mut().find(|e| e.key == *key) {
             entry.retry_refresh_at = now.plus_millis(REFRESH_RETRY_MS);
         }
     }
 
     /// Number of entries, fresh or not.
-    pub fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.entries.len()
     }
 }

@@ -18,19 +18,20 @@ use super::source::Source;
 use super::url::Endpoint;
 
 /// IMDS base when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is unset: the link-local IMDS address.
-pub const IMDS_BASE: &str = "http://169.254.169.254";
+pub(super) const IMDS_BASE: &str = "http://169.254.169.254";
 /// IMDS token path, appended to the base (also for AAD Pod Identity, whose NMI daemon
 /// answers on the same path).
-pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
+pub(super) const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
 /// Arc endpoint when found by the agent binary only (msal-node and MSAL Go use `127.0.0.1`;
 /// MSAL Python's `localhost` may resolve to `::1` while the agent listens on IPv4).
-pub const ARC_DEFAULT_ENDPOINT: &str = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+pub(super) const ARC_DEFAULT_ENDPOINT: &str =
+    "http://127.0.0.1:40342/metadata/identity/oauth2/token";
 /// Entra authority when `AZURE_AUTHORITY_HOST` is unset (the default of every SDK).
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// The detected source and where to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Detection {
+pub(super) struct Detection {
     /// Which source.
     pub source: Source,
     /// Its token endpoint (for workload identity: the authority host).
@@ -46,7 +47,7 @@ pub struct Detection {
 /// Workload identity sits after the platform sources and before IMDS: on AKS, IMDS
 /// would return the node's identity. Its client id may come from `AZURE_CLIENT_ID` or from a
 /// client-id selector, hence `selector`.
-pub fn detect(
+pub(super) fn detect(
     env: &EnvSnapshot,
     facts: HostFacts,
     selector: SelectorKind,

@@ -35,7 +35,7 @@ use serde_json::Value;
 const MILLIS_THRESHOLD: u64 = 100_000_000_000;
 
 /// `expires_on` in unix seconds, or `None` when absent or not in a known format.
-pub fn parse_expires_on(value: &Value) -> Option<u64> {
+pub(super) fn parse_expires_on(value: &Value) -> Option<u64> {
     match value {
         Value::Number(n) => n
             .as_u64()
@@ -47,7 +47,7 @@ pub fn parse_expires_on(value: &Value) -> Option<u64> {
 }
 
 /// `expires_in` / `refresh_in` as seconds (a JSON number or an all-digit string).
-pub fn parse_seconds(value: &Value) -> Option<u64> {
+pub(super) fn parse_seconds(value: &Value) -> Option<u64> {
     match value {
         Value::Number(n) => n
             .as_u64()

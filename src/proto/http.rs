@@ -1,7 +1,5 @@
 //! Owned, lifetime-free HTTP values exchanged with adapters (no `http`-crate types).
 
-use super::source::Timeouts;
-
 /// Largest response body a host should hand to the core; a larger one is an invalid response.
 /// MI token responses are under 8 KB; 1 MiB leaves room for any error page.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -185,4 +183,15 @@ impl TransportError {
             detail: detail.into(),
         }
     }
+}
+
+/// Per-attempt timeouts, enforced by the host (the values and their reasons: the `spec` module docs, "Timeouts").
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP (and TLS) connect.
+    pub connect_ms: u64,
+    /// From request sent to response headers.
+    pub first_byte_ms: u64,
+    /// Between response body chunks.
+    pub between_bytes_ms: u64,
 }

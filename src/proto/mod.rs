@@ -24,6 +24,7 @@ mod scope;
 mod secret;
 mod selector;
 mod source;
+mod spec;
 mod time;
 mod token;
 mod url;
@@ -41,11 +42,11 @@ pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
 pub use error::{Error, ErrorClass, ErrorKind};
 pub use files::{FileError, FileErrorKind, FileRead};
 pub use http::{
-    Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
-    TransportErrorKind,
+    Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, Timeouts,
+    TransportError, TransportErrorKind,
 };
 pub use selector::{IdentitySelector, SelectorKind};
-pub use source::{Source, Timeouts};
+pub use source::Source;
 pub use time::UnixMillis;
 pub use token::AccessToken;
 pub use url::Endpoint;

@@ -1,7 +1,7 @@
 //! Builds the token request for a detected source.
 //!
 //! The per-source facts (method, `api-version`, headers, selector parameters) are data in
-//! [`crate::proto::source::SOURCES`], explained in the [`crate::proto::source`] module docs.
+//! [`crate::proto::spec::SOURCES`], explained in the [`crate::proto::spec`] module docs.
 //! The rules this module adds:
 //!
 //! * **Secrets are read per request** from the environment snapshot of the current call
@@ -35,14 +35,14 @@ use super::url::form_body;
 use super::workload;
 
 /// `Content-Type` of the form posts (Cloud Shell, workload identity).
-pub const FORM: &str = "application/x-www-form-urlencoded";
+pub(super) const FORM: &str = "application/x-www-form-urlencoded";
 
 /// The request for `resource` and `selector`.
 ///
 /// Secrets are read from `env` here, for every request, never kept. The selector
 /// must already be validated against the source ([`check_selector`]). For workload identity
 /// the body is completed by [`workload_body`] once the federated token is known.
-pub fn build_request(
+pub(super) fn build_request(
     detection: &Detection,
     env: &EnvSnapshot,
     selector: &IdentitySelector,
@@ -125,7 +125,7 @@ pub fn build_request(
 }
 
 /// The workload-identity form: the v2 scope is sent as given, `/.default` kept.
-pub fn workload_body(client_id: &str, scope: &str, assertion: &str) -> Vec<u8> {
+pub(super) fn workload_body(client_id: &str, scope: &str, assertion: &str) -> Vec<u8> {
     form_body(&[
         ("client_id", client_id),
         ("scope", scope),
@@ -136,7 +136,7 @@ pub fn workload_body(client_id: &str, scope: &str, assertion: &str) -> Vec<u8> {
 }
 
 /// The client id workload identity authenticates as: the selector's, else `AZURE_CLIENT_ID`.
-pub fn workload_client_id<'a>(
+pub(super) fn workload_client_id<'a>(
     env: &'a EnvSnapshot,
     selector: &'a IdentitySelector,
 ) -> Option<&'a str> {
@@ -147,7 +147,7 @@ pub fn workload_client_id<'a>(
 }
 
 /// Refuses a selector the source cannot honour, before anything is sent.
-pub fn check_selector(source: Source, selector: &IdentitySelector) -> Result<(), Error> {
+pub(super) fn check_selector(source: Source, selector: &IdentitySelector) -> Result<(), Error> {
     let kind = selector.kind();
     if source.spec().selectors.param(kind).is_some() {
         return Ok(());
@@ -175,7 +175,7 @@ pub fn check_selector(source: Source, selector: &IdentitySelector) -> Result<(),
 }
 
 /// A GUID (version 4 layout) from 16 host-supplied random bytes, for `x-ms-client-request-id`.
-pub fn request_id(mut bytes: [u8; 16]) -> String {
+pub(super) fn request_id(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let mut out = String::with_capacity(36);

@@ -72,7 +72,7 @@ const MAX_QUOTED: usize = 300;
 /// An identity echo a response must carry (Azure Arc user-assigned: fail closed, see
 /// [`crate::proto::arc`]).
 #[derive(Clone, Debug)]
-pub struct Echo<'a> {
+pub(super) struct Echo<'a> {
     /// Fields that may carry it, in order of preference.
     pub fields: &'static [&'static str],
     /// The requested value (compared case-insensitively).
@@ -83,7 +83,7 @@ pub struct Echo<'a> {
 /// `expires_in` from the time the response was *received*; an unknown expiry,
 /// a missing token or a non-Bearer type is an invalid response, never an expired token.
 /// With `echo`, the response must name the requested identity (fail closed).
-pub fn parse_token(
+pub(super) fn parse_token(
     source: Source,
     body: &[u8],
     received_at: UnixMillis,
@@ -176,7 +176,7 @@ pub fn parse_token(
 /// What an error body says, normalized across the error-body shapes of the sources (table in
 /// the `response` module docs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceError {
+pub(super) struct ServiceError {
     /// `error`, or `error.code` (Service Fabric).
     pub code: Option<String>,
     /// `error_description`, `message`, or `error.message`.
@@ -187,7 +187,7 @@ pub struct ServiceError {
 
 impl ServiceError {
     /// Reads any of the known shapes; a non-JSON body becomes a quoted description.
-    pub fn parse(body: &[u8]) -> ServiceError {
+    pub(super) fn parse(body: &[u8]) -> ServiceError {
         let map = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map,
             _ => {
@@ -239,7 +239,7 @@ impl ServiceError {
 
 /// Classifies a non-2xx answer (table in the module docs). Never claims a cause the status
 /// cannot prove.
-pub fn classify_failure(
+pub(super) fn classify_failure(
     source: Source,
     selector: &IdentitySelector,
     resource: &str,

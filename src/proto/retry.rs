@@ -52,7 +52,7 @@
 //! this credential fails at once: nothing listens there, and retrying it is why the SDKs take
 //! seconds to say "no managed identity" (deliberate difference; the decision is made in the
 //! acquisition state machine, [`crate::proto::Acquisition`]). Per-attempt timeouts are per
-//! source ([`crate::proto::source`], "Timeouts"); the whole call, retries included, gives up
+//! source ([`crate::proto::spec`], "Timeouts"); the whole call, retries included, gives up
 //! after [`DEFAULT_CALL_DEADLINE_MS`] unless the caller sets its own `timeout-ms`.
 //!
 //! # After the last retry
@@ -97,7 +97,7 @@ pub struct RetryPolicy {
 /// IMDS: 404 ("updating"), 408, 410 ("available within 70 seconds"), 429 and 5xx; Go
 /// azidentity's schedule, whose smallest total wait with jitter is 91.6 s, so a run of 410s is
 /// covered for ≥ 70 s — unlike @azure/identity's 50 % jitter (46.5 s worst case).
-pub const IMDS_RETRY: RetryPolicy = RetryPolicy {
+pub(super) const IMDS_RETRY: RetryPolicy = RetryPolicy {
     server_errors: true,
     statuses: &[404, 408, 410, 429],
     max_retries: 6,
@@ -109,7 +109,7 @@ pub const IMDS_RETRY: RetryPolicy = RetryPolicy {
 
 /// App Service, Azure ML / 2017, Cloud Shell, Arc: 404 retried as msal-node and
 /// JS do, plus 408, 429, 500, 502, 503, 504; 3 retries from 1 s.
-pub const LOCAL_RETRY: RetryPolicy = RetryPolicy {
+pub(super) const LOCAL_RETRY: RetryPolicy = RetryPolicy {
     server_errors: false,
     statuses: &[404, 408, 429, 500, 502, 503, 504],
     max_retries: 3,
@@ -121,17 +121,17 @@ pub const LOCAL_RETRY: RetryPolicy = RetryPolicy {
 
 /// Service Fabric and Entra ID: as [`LOCAL_RETRY`] but never 404 (Service Fabric's guidance,
 /// quoted by MSAL Python; Entra's 404 is a wrong tenant path, not a transient state).
-pub const NO_404_RETRY: RetryPolicy = RetryPolicy {
+pub(super) const NO_404_RETRY: RetryPolicy = RetryPolicy {
     statuses: &[408, 429, 500, 502, 503, 504],
     ..LOCAL_RETRY
 };
 
 /// `Retry-After` and friends are honoured up to this long.
-pub const RETRY_AFTER_CAP_MS: u64 = 60_000;
+pub(super) const RETRY_AFTER_CAP_MS: u64 = 60_000;
 
 /// Default overall deadline for one `get-token` call: the IMDS schedule's nominal 97 s of
 /// waiting plus attempts.
-pub const DEFAULT_CALL_DEADLINE_MS: u64 = 120_000;
+pub(super) const DEFAULT_CALL_DEADLINE_MS: u64 = 120_000;
 
 impl RetryPolicy {
     /// Whether a response with `status` is worth retrying.
@@ -156,7 +156,7 @@ impl RetryPolicy {
 /// The server's requested wait, in ms: `retry-after-ms` / `x-ms-retry-after-ms`
 /// (milliseconds), else `Retry-After` (seconds or an HTTP-date relative to `now`), capped at
 /// [`RETRY_AFTER_CAP_MS`].
-pub fn retry_after_ms(response: &HttpResponse, now: UnixMillis) -> Option<u64> {
+pub(super) fn retry_after_ms(response: &HttpResponse, now: UnixMillis) -> Option<u64> {
     let millis = ["retry-after-ms", "x-ms-retry-after-ms"]
         .iter()
         .find_map(|h| response.header(h)?.trim().parse::<u64>().ok());
@@ -174,7 +174,7 @@ pub fn retry_after_ms(response: &HttpResponse, now: UnixMillis) -> Option<u64> {
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 section 5.6.7) in unix seconds.
-pub fn parse_http_date(value: &str) -> Option<u64> {
+pub(super) fn parse_http_date(value: &str) -> Option<u64> {
     let rest = value.split_once(", ")?.1;
     let mut parts = rest.split(' ');
     let day: i64 = parts.next()?.parse().ok()?;
@@ -210,16 +210,16 @@ pub fn parse_http_date(value: &str) -> Option<u64> {
 /// A small deterministic generator (SplitMix64) for jitter, seeded from host randomness so
 /// the core itself holds no RNG (tests seed it to get exact gaps).
 #[derive(Clone, Debug)]
-pub struct Jitter(u64);
+pub(super) struct Jitter(u64);
 
 impl Jitter {
     /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// The next pseudo-random value.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(super) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

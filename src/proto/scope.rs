@@ -20,14 +20,14 @@
 use super::error::Error;
 
 /// The v2 scope suffix that v1 managed-identity endpoints do not take.
-pub const DEFAULT_SUFFIX: &str = "/.default";
+pub(super) const DEFAULT_SUFFIX: &str = "/.default";
 
 /// Validates one scope and returns the v1 resource: the scope minus a trailing `/.default`.
 ///
 /// Exactly one scope is accepted; whitespace (which separates several scopes) and control
 /// characters are refused, and an empty scope gets its own message (JS calls it "multiple
 /// scopes"). `/.default` is cut only as a suffix (msal-node cuts it anywhere).
-pub fn resource_from_scope(scope: &str) -> Result<&str, Error> {
+pub(crate) fn resource_from_scope(scope: &str) -> Result<&str, Error> {
     validate_scope(scope)?;
     let resource = scope.strip_suffix(DEFAULT_SUFFIX).unwrap_or(scope);
     if resource.is_empty() {
@@ -39,7 +39,7 @@ pub fn resource_from_scope(scope: &str) -> Result<&str, Error> {
 }
 
 /// Checks the scope itself (also used by workload identity, which sends the scope as is).
-pub fn validate_scope(scope: &str) -> Result<(), Error> {
+pub(super) fn validate_scope(scope: &str) -> Result<(), Error> {
     if scope.is_empty() {
         return Err(Error::invalid_argument(
             "scope is empty; pass exactly one scope, e.g. https://vault.azure.net/.default",

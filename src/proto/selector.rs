@@ -6,7 +6,7 @@
 //! empty id and ids with whitespace or control characters; like every SDK it does not check
 //! the format (GUID, ARM path), because the values are percent-encoded on the wire and the
 //! service is the authority on what exists. Which wire parameter each kind becomes, and which
-//! sources refuse which kinds, is in the [`crate::proto::source`] module docs.
+//! sources refuse which kinds, is in the [`crate::proto::spec`] module docs.
 //!
 //! System-assigned means "no user-assigned id given": the platform default, which is
 //! `DEFAULT_IDENTITY_CLIENT_ID` on Azure ML and `AZURE_CLIENT_ID` for workload identity.

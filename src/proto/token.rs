@@ -30,13 +30,13 @@ use super::source::Source;
 use super::time::UnixMillis;
 
 /// Tokens are treated as expired this long before `expires_on` (all three MSALs).
-pub const EXPIRY_MARGIN_SECS: u64 = 300;
+pub(super) const EXPIRY_MARGIN_SECS: u64 = 300;
 /// A server `refresh_in` shorter than this is raised to it (the same 30 s as the pause after a
 /// failed refresh, [`crate::proto::cache::REFRESH_RETRY_MS`]), so a zero `refresh_in` cannot make
 /// every call a request.
-pub const MIN_REFRESH_IN_SECS: u64 = 30;
+pub(super) const MIN_REFRESH_IN_SECS: u64 = 30;
 /// Lifetimes at least this long refresh at half-life (two hours, as the MSALs).
-pub const HALF_LIFE_THRESHOLD_SECS: u64 = 7200;
+pub(super) const HALF_LIFE_THRESHOLD_SECS: u64 = 7200;
 
 /// An access token and its timing.
 #[derive(Clone, PartialEq, Eq)]

@@ -131,12 +131,12 @@ fn check_host_and_port(authority: &str) -> Result<(), &'static str> {
 }
 
 /// `value` percent-encoded for a query (RFC 3986 unreserved kept).
-pub fn encode_value(value: &str) -> String {
+pub(super) fn encode_value(value: &str) -> String {
     utf8_percent_encode(value, QUERY_VALUE).collect()
 }
 
 /// `application/x-www-form-urlencoded` body from `fields` (RFC 3986 unreserved kept).
-pub fn form_body(fields: &[(&str, &str)]) -> Vec<u8> {
+pub(super) fn form_body(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut out = String::new();
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {

@@ -56,11 +56,12 @@ use super::source::Source;
 
 /// The federated token is re-read at most this often (@azure/identity's 5 min; Kubernetes
 /// rotates it at 80 % of a ≥ 1 h lifetime, so a 5-minute-old copy is always still valid).
-pub const ASSERTION_MAX_AGE_MS: u64 = 5 * 60 * 1000;
+pub(super) const ASSERTION_MAX_AGE_MS: u64 = 5 * 60 * 1000;
 /// Largest federated token accepted (service-account JWTs are ~1–2 KB).
-pub const ASSERTION_MAX_BYTES: usize = 64 * 1024;
+pub(super) const ASSERTION_MAX_BYTES: usize = 64 * 1024;
 /// RFC 7523 client-assertion type.
-pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(super) const CLIENT_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn configuration(message: String) -> Error {
     Error::new(
@@ -71,7 +72,7 @@ fn configuration(message: String) -> Error {
 }
 
 /// Validates `AZURE_TENANT_ID`: letters, digits, `-` and `.` only (JS, Go and Python agree).
-pub fn check_tenant(tenant: &str) -> Result<(), Error> {
+pub(super) fn check_tenant(tenant: &str) -> Result<(), Error> {
     if tenant
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
@@ -85,7 +86,7 @@ pub fn check_tenant(tenant: &str) -> Result<(), Error> {
 }
 
 /// The token endpoint path `/{tenant}/oauth2/v2.0/token` under the authority's path.
-pub fn token_path(authority_path: &str, tenant: &str) -> String {
+pub(super) fn token_path(authority_path: &str, tenant: &str) -> String {
     format!(
         "{}/{tenant}/oauth2/v2.0/token",
         authority_path.trim_end_matches('/')
@@ -93,7 +94,7 @@ pub fn token_path(authority_path: &str, tenant: &str) -> String {
 }
 
 /// The federated token from the file's `contents`: UTF-8, trimmed, non-empty (JS's rule).
-pub fn assertion(contents: &[u8]) -> Result<String, Error> {
+pub(super) fn assertion(contents: &[u8]) -> Result<String, Error> {
     let text = core::str::from_utf8(contents)
         .map_err(|_| configuration("workload identity: AZURE_FEDERATED_TOKEN_FILE is not UTF-8 text; it must hold the projected service-account token".into()))?
         .trim();
@@ -106,7 +107,7 @@ pub fn assertion(contents: &[u8]) -> Result<String, Error> {
 }
 
 /// The fix for Entra's common workload-identity failures, by AADSTS code.
-pub fn aadsts_hint(description: &str) -> Option<&'static str> {
+pub(super) fn aadsts_hint(description: &str) -> Option<&'static str> {
     const HINTS: [(&str, &str); 4] = [
         (
             "AADSTS700024",

@@ -20,7 +20,7 @@ pub(super) struct Shared {
 
 impl Shared {
     /// The host's wall clock.
-    pub fn now(&self) -> UnixMillis {
+    pub(super) fn now(&self) -> UnixMillis {
         match host_now() {
             Some(now) => {
                 self.last_now.set(now);
@@ -32,7 +32,7 @@ impl Shared {
 
     /// Sets the root's tick period outside `on_tick`. Envoy re-arms a running timer only when
     /// the period goes from 0 to non-zero, so a wanted tick first stops the timer.
-    pub fn schedule(&self, ms: Option<u64>) {
+    pub(super) fn schedule(&self, ms: Option<u64>) {
         if self.tick.get().is_some() {
             set_tick_period(0);
         }
@@ -44,7 +44,7 @@ impl Shared {
 
     /// Sets the period from inside `on_tick`, where Envoy re-arms the timer itself when the
     /// callback returns.
-    pub fn schedule_from_tick(&self, ms: Option<u64>) {
+    pub(super) fn schedule_from_tick(&self, ms: Option<u64>) {
         if self.tick.get() != ms {
             set_tick_period(ms.unwrap_or(0));
             self.tick.set(ms);

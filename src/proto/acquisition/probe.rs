@@ -13,8 +13,8 @@
 use super::{Acquisition, Stage};
 use crate::proto::detect::IMDS_PATH;
 use crate::proto::error::Error;
+use crate::proto::http::Timeouts;
 use crate::proto::http::{Header, HttpRequest, HttpResponse, Method, TransportError};
-use crate::proto::source::Timeouts;
 
 /// The probe's whole budget: 1 s per phase, no retries.
 const PROBE_TIMEOUTS: Timeouts = Timeouts {

@@ -20,59 +20,60 @@ use crate::proto::{
 };
 
 /// Where every scenario's clock starts: 2025-06-15T15:06:40Z, a whole second.
-pub const T0: UnixMillis = UnixMillis(1_750_000_000_000);
+pub(super) const T0: UnixMillis = UnixMillis(1_750_000_000_000);
 
 /// [`T0`] in unix seconds.
-pub const T0_SECS: u64 = T0.0 / 1000;
+pub(super) const T0_SECS: u64 = T0.0 / 1000;
 
 /// The App Service secret used by every scenario that needs one.
-pub const SECRET: &str = "s3cr3t-identity-header-value";
+pub(super) const SECRET: &str = "s3cr3t-identity-header-value";
 
 /// A JWT-looking token value that must never show up in messages or `Debug` output.
-pub const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-payload.signature";
+pub(super) const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-payload.signature";
 
 /// The default App Service endpoint of [`Scenario::app_service`].
-pub const APP_SERVICE_ENDPOINT: &str = "http://127.0.0.1:41564/msi/token";
+pub(super) const APP_SERVICE_ENDPOINT: &str = "http://127.0.0.1:41564/msi/token";
 
 /// `MSI_ENDPOINT` of [`Scenario::azure_ml`] and [`Scenario::app_service_2017`].
-pub const MSI_ENDPOINT: &str = "http://127.0.0.1:46808/MSI/auth";
+pub(super) const MSI_ENDPOINT: &str = "http://127.0.0.1:46808/MSI/auth";
 
 /// Azure ML's `DEFAULT_IDENTITY_CLIENT_ID` in [`Scenario::azure_ml`].
-pub const ML_DEFAULT_CLIENT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+pub(super) const ML_DEFAULT_CLIENT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 
 /// `MSI_ENDPOINT` of [`Scenario::cloud_shell`].
-pub const CLOUD_SHELL_ENDPOINT: &str = "http://localhost:50342/oauth2/token";
+pub(super) const CLOUD_SHELL_ENDPOINT: &str = "http://localhost:50342/oauth2/token";
 
 /// `IDENTITY_ENDPOINT` of [`Scenario::arc`].
-pub const ARC_ENDPOINT: &str = "http://localhost:40342/metadata/identity/oauth2/token";
+pub(super) const ARC_ENDPOINT: &str = "http://localhost:40342/metadata/identity/oauth2/token";
 
 /// The key file [`arc_challenge`] names.
-pub const ARC_KEY_PATH: &str = "/var/opt/azcmagent/tokens/x.key";
+pub(super) const ARC_KEY_PATH: &str = "/var/opt/azcmagent/tokens/x.key";
 
 /// The contents of [`ARC_KEY_PATH`] in [`Scenario::arc`]: a secret.
-pub const ARC_KEY: &str = "arc-one-time-key-6f1d2c3b4a5e";
+pub(super) const ARC_KEY: &str = "arc-one-time-key-6f1d2c3b4a5e";
 
 /// `IDENTITY_ENDPOINT` of [`Scenario::service_fabric`].
-pub const SF_ENDPOINT: &str = "https://10.0.0.4:2377/metadata/identity/oauth2/token";
+pub(super) const SF_ENDPOINT: &str = "https://10.0.0.4:2377/metadata/identity/oauth2/token";
 
 /// `IDENTITY_SERVER_THUMBPRINT` of [`Scenario::service_fabric`].
-pub const THUMBPRINT: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+pub(super) const THUMBPRINT: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
 
 /// `AZURE_FEDERATED_TOKEN_FILE` of [`Scenario::workload_identity`].
-pub const TOKEN_FILE: &str = "/var/run/secrets/azure/tokens/azure-identity-token";
+pub(super) const TOKEN_FILE: &str = "/var/run/secrets/azure/tokens/azure-identity-token";
 
 /// `AZURE_TENANT_ID` of [`Scenario::workload_identity`].
-pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub(super) const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// `AZURE_CLIENT_ID` of [`Scenario::workload_identity`].
-pub const WORKLOAD_CLIENT: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+pub(super) const WORKLOAD_CLIENT: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
 
 /// The federated token in [`TOKEN_FILE`] (the client assertion): a secret.
-pub const ASSERTION: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.federated-assertion-payload.sig";
+pub(super) const ASSERTION: &str =
+    "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.federated-assertion-payload.sig";
 
 /// What the fake host answers to one request.
 #[derive(Clone, Debug)]
-pub enum Reply {
+pub(super) enum Reply {
     /// An HTTP response.
     Response(HttpResponse),
     /// No response: the transport failed.
@@ -81,21 +82,21 @@ pub enum Reply {
 
 /// One scripted reply and how much virtual time it takes to arrive.
 #[derive(Clone, Debug)]
-pub struct Scripted {
+pub(super) struct Scripted {
     reply: Reply,
     takes_ms: u64,
 }
 
 impl Scripted {
     /// The same reply, arriving `ms` milliseconds of virtual time after the request was sent.
-    pub fn taking(mut self, ms: u64) -> Self {
+    pub(super) fn taking(mut self, ms: u64) -> Self {
         self.takes_ms = ms;
         self
     }
 
     /// The same response with one more header.
     #[track_caller]
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn header(mut self, name: &str, value: &str) -> Self {
         match &mut self.reply {
             Reply::Response(response) => response.headers.push((name.into(), value.into())),
             Reply::Transport(error) => panic!("a transport error has no headers: {error:?}"),
@@ -105,7 +106,7 @@ impl Scripted {
 
     /// The HTTP response, for tests that feed an [`Acquisition`] by hand.
     #[track_caller]
-    pub fn into_response(self) -> HttpResponse {
+    pub(super) fn into_response(self) -> HttpResponse {
         match self.reply {
             Reply::Response(response) => response,
             Reply::Transport(error) => panic!("not a response: {error:?}"),
@@ -114,7 +115,7 @@ impl Scripted {
 }
 
 /// A response with `status` and a raw body.
-pub fn respond(status: u16, body: impl Into<Vec<u8>>) -> Scripted {
+pub(super) fn respond(status: u16, body: impl Into<Vec<u8>>) -> Scripted {
     Scripted {
         reply: Reply::Response(HttpResponse {
             status,
@@ -126,12 +127,12 @@ pub fn respond(status: u16, body: impl Into<Vec<u8>>) -> Scripted {
 }
 
 /// A response with `status` and a JSON body.
-pub fn json(status: u16, body: Value) -> Scripted {
+pub(super) fn json(status: u16, body: Value) -> Scripted {
     respond(status, body.to_string())
 }
 
 /// A 200 in the IMDS shape (string numbers) carrying [`TOKEN`], expiring at `expires_on`.
-pub fn token_expiring_at(expires_on: u64) -> Scripted {
+pub(super) fn token_expiring_at(expires_on: u64) -> Scripted {
     json(
         200,
         serde_json::json!({
@@ -147,7 +148,7 @@ pub fn token_expiring_at(expires_on: u64) -> Scripted {
 }
 
 /// Arc's challenge: 401 with `WWW-Authenticate: <www_authenticate>` (the agent's first answer).
-pub fn challenge(www_authenticate: &str) -> Scripted {
+pub(super) fn challenge(www_authenticate: &str) -> Scripted {
     json(
         401,
         serde_json::json!({"error": "unauthorized_client", "error_description": "Unauthorized"}),
@@ -156,12 +157,12 @@ pub fn challenge(www_authenticate: &str) -> Scripted {
 }
 
 /// Arc's challenge naming [`ARC_KEY_PATH`].
-pub fn arc_challenge() -> Scripted {
+pub(super) fn arc_challenge() -> Scripted {
     challenge(&format!("Basic realm={ARC_KEY_PATH}"))
 }
 
 /// A transport failure.
-pub fn transport(kind: TransportErrorKind, detail: &str) -> Scripted {
+pub(super) fn transport(kind: TransportErrorKind, detail: &str) -> Scripted {
     Scripted {
         reply: Reply::Transport(TransportError::new(kind, detail)),
         takes_ms: 0,
@@ -169,11 +170,11 @@ pub fn transport(kind: TransportErrorKind, detail: &str) -> Scripted {
 }
 
 /// What the host scripts for one path: the contents, or why it cannot be read.
-pub type FileResult = Result<Vec<u8>, FileError>;
+pub(super) type FileResult = Result<Vec<u8>, FileError>;
 
 /// One thing the core asked the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub(super) enum Event {
     /// A request was sent.
     Send(HttpRequest),
     /// A file was read.
@@ -182,7 +183,7 @@ pub enum Event {
 
 /// What one [`Scenario::run`] did.
 #[derive(Debug)]
-pub struct Run {
+pub(super) struct Run {
     /// The result handed to the caller.
     pub result: Result<AccessToken, Error>,
     /// Every request the core sent, in order.
@@ -204,7 +205,7 @@ pub struct Run {
 impl Run {
     /// The token; panics with the error otherwise.
     #[track_caller]
-    pub fn token(&self) -> &AccessToken {
+    pub(super) fn token(&self) -> &AccessToken {
         match &self.result {
             Ok(token) => token,
             Err(e) => panic!("expected a token, got {:?}: {e}", e.kind()),
@@ -213,7 +214,7 @@ impl Run {
 
     /// The error; panics if a token came back.
     #[track_caller]
-    pub fn error(&self) -> &Error {
+    pub(super) fn error(&self) -> &Error {
         match &self.result {
             Ok(token) => panic!("expected an error, got {token:?}"),
             Err(e) => e,
@@ -222,14 +223,14 @@ impl Run {
 
     /// The single request sent; panics unless exactly one was.
     #[track_caller]
-    pub fn request(&self) -> &HttpRequest {
+    pub(super) fn request(&self) -> &HttpRequest {
         assert_eq!(self.requests.len(), 1, "requests: {:#?}", self.requests);
         &self.requests[0]
     }
 
     /// Panics unless nothing was sent.
     #[track_caller]
-    pub fn assert_nothing_sent(&self) {
+    pub(super) fn assert_nothing_sent(&self) {
         assert!(
             self.requests.is_empty(),
             "unexpected requests: {:#?}",
@@ -239,7 +240,7 @@ impl Run {
 
     /// Panics unless no file was read.
     #[track_caller]
-    pub fn assert_nothing_read(&self) {
+    pub(super) fn assert_nothing_read(&self) {
         assert!(
             self.file_reads.is_empty(),
             "unexpected file reads: {:#?}",
@@ -249,13 +250,13 @@ impl Run {
 
     /// Panics unless the core neither sent a request nor read a file.
     #[track_caller]
-    pub fn assert_untouched(&self) {
+    pub(super) fn assert_untouched(&self) {
         self.assert_nothing_sent();
         self.assert_nothing_read();
     }
 
     /// Milliseconds between consecutive requests (the retry gaps), in order.
-    pub fn gaps(&self) -> Vec<u64> {
+    pub(super) fn gaps(&self) -> Vec<u64> {
         self.sent_at
             .windows(2)
             .map(|w| w[0].millis_until(w[1]))
@@ -263,7 +264,7 @@ impl Run {
     }
 
     /// The order of what happened, as `"send"` / `"read"`.
-    pub fn steps(&self) -> Vec<&'static str> {
+    pub(super) fn steps(&self) -> Vec<&'static str> {
         self.events
             .iter()
             .map(|e| match e {
@@ -275,7 +276,7 @@ impl Run {
 }
 
 /// The world one test runs in.
-pub struct Scenario {
+pub(super) struct Scenario {
     env: Vec<(String, String)>,
     facts: HostFacts,
     selector: IdentitySelector,
@@ -293,7 +294,7 @@ pub struct Scenario {
 
 /// One call's options: the owned form of [`TokenRequest`] minus scope and selector.
 #[derive(Clone, Debug, Default)]
-pub struct Call {
+pub(super) struct Call {
     /// [`TokenRequest::force_refresh`].
     pub force_refresh: bool,
     /// [`TokenRequest::claims`].
@@ -329,7 +330,7 @@ impl Default for Scenario {
 impl Scenario {
     /// No environment (so IMDS), system-assigned, `https://management.azure.com/.default`, at
     /// [`T0`].
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             env: Vec::new(),
             facts: HostFacts::default(),
@@ -346,36 +347,36 @@ impl Scenario {
     }
 
     /// IMDS: no managed-identity variables at all.
-    pub fn imds() -> Self {
+    pub(super) fn imds() -> Self {
         Self::new()
     }
 
     /// App Service at [`APP_SERVICE_ENDPOINT`] with [`SECRET`].
-    pub fn app_service() -> Self {
+    pub(super) fn app_service() -> Self {
         Self::new()
             .env("IDENTITY_ENDPOINT", APP_SERVICE_ENDPOINT)
             .env("IDENTITY_HEADER", SECRET)
     }
 
     /// Azure ML at [`MSI_ENDPOINT`] with [`SECRET`] and [`ML_DEFAULT_CLIENT`].
-    pub fn azure_ml() -> Self {
+    pub(super) fn azure_ml() -> Self {
         Self::app_service_2017().env("DEFAULT_IDENTITY_CLIENT_ID", ML_DEFAULT_CLIENT)
     }
 
     /// App Service 2017-09-01 at [`MSI_ENDPOINT`] with [`SECRET`].
-    pub fn app_service_2017() -> Self {
+    pub(super) fn app_service_2017() -> Self {
         Self::new()
             .env("MSI_ENDPOINT", MSI_ENDPOINT)
             .env("MSI_SECRET", SECRET)
     }
 
     /// Cloud Shell at [`CLOUD_SHELL_ENDPOINT`].
-    pub fn cloud_shell() -> Self {
+    pub(super) fn cloud_shell() -> Self {
         Self::new().env("MSI_ENDPOINT", CLOUD_SHELL_ENDPOINT)
     }
 
     /// Azure Arc by its variables, with [`ARC_KEY`] in [`ARC_KEY_PATH`].
-    pub fn arc() -> Self {
+    pub(super) fn arc() -> Self {
         Self::new()
             .env("IDENTITY_ENDPOINT", ARC_ENDPOINT)
             .env("IMDS_ENDPOINT", "http://localhost:40342")
@@ -383,7 +384,7 @@ impl Scenario {
     }
 
     /// Service Fabric at [`SF_ENDPOINT`] with [`SECRET`] and [`THUMBPRINT`].
-    pub fn service_fabric() -> Self {
+    pub(super) fn service_fabric() -> Self {
         Self::new()
             .env("IDENTITY_ENDPOINT", SF_ENDPOINT)
             .env("IDENTITY_HEADER", SECRET)
@@ -391,7 +392,7 @@ impl Scenario {
     }
 
     /// Workload identity with the default authority and [`ASSERTION`] in [`TOKEN_FILE`].
-    pub fn workload_identity() -> Self {
+    pub(super) fn workload_identity() -> Self {
         Self::new()
             .env("AZURE_FEDERATED_TOKEN_FILE", TOKEN_FILE)
             .env("AZURE_TENANT_ID", TENANT)
@@ -400,141 +401,141 @@ impl Scenario {
     }
 
     /// Adds an environment variable (a later value for the same name wins).
-    pub fn env(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
         self
     }
 
     /// Adds several environment variables.
-    pub fn envs(mut self, pairs: &[(&str, &str)]) -> Self {
+    pub(super) fn envs(mut self, pairs: &[(&str, &str)]) -> Self {
         self.env
             .extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         self
     }
 
     /// The Arc agent binary is present.
-    pub fn arc_agent(mut self) -> Self {
+    pub(super) fn arc_agent(mut self) -> Self {
         self.facts.arc_agent_present = true;
         self
     }
 
     /// The host cannot read files at all (proxy-wasm).
-    pub fn no_file_access(mut self) -> Self {
+    pub(super) fn no_file_access(mut self) -> Self {
         self.facts.no_file_access = true;
         self
     }
 
     /// Starts the virtual clock at `t` instead of [`T0`] (for tokens dated in the past).
-    pub fn at(mut self, t: UnixMillis) -> Self {
+    pub(super) fn at(mut self, t: UnixMillis) -> Self {
         self.clock = t;
         self
     }
 
     /// The host can read `path`, which holds `contents` (builder form of [`Scenario::set_file`]).
-    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+    pub(super) fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
         self.set_file(path, Ok(contents.into()));
         self
     }
 
     /// Reading `path` fails with `kind`.
-    pub fn file_error(mut self, path: &str, kind: FileErrorKind) -> Self {
+    pub(super) fn file_error(mut self, path: &str, kind: FileErrorKind) -> Self {
         self.set_file(path, Err(FileError::new(kind, format!("{kind:?}: {path}"))));
         self
     }
 
     /// Sets (or replaces) what reading `path` yields, for later runs.
-    pub fn set_file(&mut self, path: &str, result: FileResult) {
+    pub(super) fn set_file(&mut self, path: &str, result: FileResult) {
         self.files.insert(path.into(), result);
     }
 
     /// Asks for this identity.
-    pub fn selector(mut self, selector: IdentitySelector) -> Self {
+    pub(super) fn selector(mut self, selector: IdentitySelector) -> Self {
         self.selector = selector;
         self
     }
 
     /// Asks for this scope.
-    pub fn scope(mut self, scope: &str) -> Self {
+    pub(super) fn scope(mut self, scope: &str) -> Self {
         self.scope = scope.into();
         self
     }
 
     /// Queues a reply (builder form of [`Scenario::push`]).
-    pub fn reply(mut self, reply: Scripted) -> Self {
+    pub(super) fn reply(mut self, reply: Scripted) -> Self {
         self.script.push_back(reply);
         self
     }
 
     /// Queues a reply for the next request.
-    pub fn push(&mut self, reply: Scripted) {
+    pub(super) fn push(&mut self, reply: Scripted) {
         self.script.push_back(reply);
     }
 
     /// Queues the same reply for the next `n` requests (a retried failure).
-    pub fn push_times(&mut self, reply: Scripted, n: usize) {
+    pub(super) fn push_times(&mut self, reply: Scripted, n: usize) {
         for _ in 0..n {
             self.script.push_back(reply.clone());
         }
     }
 
     /// Builder form of [`Scenario::push_times`].
-    pub fn replies(mut self, reply: Scripted, n: usize) -> Self {
+    pub(super) fn replies(mut self, reply: Scripted, n: usize) -> Self {
         self.push_times(reply, n);
         self
     }
 
     /// Answers every request that has no scripted reply with `reply`, for tests that make
     /// many calls and count the requests instead of scripting each one.
-    pub fn fallback(mut self, reply: Scripted) -> Self {
+    pub(super) fn fallback(mut self, reply: Scripted) -> Self {
         self.fallback = Some(reply);
         self
     }
 
     /// Fixes the jitter seed (the host's random bytes 8..16) for every later fetch, so retry
     /// gaps are exact; request ids (all 16 bytes) still differ per fetch.
-    pub fn seed(mut self, seed: u64) -> Self {
+    pub(super) fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// Changes the selector for later runs.
-    pub fn set_selector(&mut self, selector: IdentitySelector) {
+    pub(super) fn set_selector(&mut self, selector: IdentitySelector) {
         self.selector = selector;
     }
 
     /// Changes the scope for later runs.
-    pub fn set_scope(&mut self, scope: &str) {
+    pub(super) fn set_scope(&mut self, scope: &str) {
         self.scope = scope.into();
     }
 
     /// Sets (or replaces) an environment variable for later runs.
-    pub fn set_env(&mut self, name: &str, value: &str) {
+    pub(super) fn set_env(&mut self, name: &str, value: &str) {
         self.env.push((name.into(), value.into()));
     }
 
     /// Current virtual time.
-    pub fn now(&self) -> UnixMillis {
+    pub(super) fn now(&self) -> UnixMillis {
         self.clock
     }
 
     /// Moves the virtual clock forward.
-    pub fn advance(&mut self, ms: u64) {
+    pub(super) fn advance(&mut self, ms: u64) {
         self.clock = self.clock.plus_millis(ms);
     }
 
     /// Moves the virtual clock to `t` (never backwards).
-    pub fn advance_to(&mut self, t: UnixMillis) {
+    pub(super) fn advance_to(&mut self, t: UnixMillis) {
         assert!(t >= self.clock, "the virtual clock never goes back");
         self.clock = t;
     }
 
     /// The credential, e.g. to count cached tokens.
-    pub fn identity(&mut self) -> &mut ManagedIdentity {
+    pub(super) fn identity(&mut self) -> &mut ManagedIdentity {
         &mut self.identity
     }
 
     /// The environment snapshot the core sees.
-    pub fn snapshot(&self) -> EnvSnapshot {
+    pub(super) fn snapshot(&self) -> EnvSnapshot {
         EnvSnapshot::from_pairs(self.env.iter().cloned())
     }
 
@@ -545,12 +546,12 @@ impl Scenario {
     }
 
     /// Calls [`ManagedIdentity::start`] directly (for tests that step an [`Acquisition`]).
-    pub fn start(&mut self) -> Result<Start, Error> {
+    pub(super) fn start(&mut self) -> Result<Start, Error> {
         self.start_with(&Call::default())
     }
 
     /// Calls [`ManagedIdentity::start`] directly with `call`'s options.
-    pub fn start_with(&mut self, call: &Call) -> Result<Start, Error> {
+    pub(super) fn start_with(&mut self, call: &Call) -> Result<Start, Error> {
         let env = self.snapshot();
         let random = self.next_random();
         let request = call.request(&self.scope, &self.selector);
@@ -560,7 +561,7 @@ impl Scenario {
 
     /// Like [`Scenario::start`], but panics unless a fetch starts.
     #[track_caller]
-    pub fn start_fetch(&mut self) -> Acquisition {
+    pub(super) fn start_fetch(&mut self) -> Acquisition {
         match self.start() {
             Ok(Start::Fetch(acquisition)) => *acquisition,
             Ok(Start::Cached(token)) => panic!("expected a fetch, got cached {token:?}"),
@@ -572,13 +573,13 @@ impl Scenario {
     /// One `get_token` the way every host does it: [`drive::get_token`] with the fake host.
     /// Panics if a scripted reply is left over.
     #[track_caller]
-    pub fn run(&mut self) -> Run {
+    pub(super) fn run(&mut self) -> Run {
         self.run_with(&Call::default())
     }
 
     /// [`Scenario::run`] with options.
     #[track_caller]
-    pub fn run_with(&mut self, call: &Call) -> Run {
+    pub(super) fn run_with(&mut self, call: &Call) -> Run {
         let started_at = self.clock;
         let mut io = FakeIo::new(
             self.clock,
@@ -729,7 +730,7 @@ impl Io for FakeIo {
 }
 
 /// What a request must look like, apart from `x-ms-client-request-id`.
-pub struct Expect<'a> {
+pub(super) struct Expect<'a> {
     /// Method.
     pub method: Method,
     /// Scheme.
@@ -747,7 +748,7 @@ pub struct Expect<'a> {
 /// Asserts `request` exactly: method, scheme, authority, path, decoded query, headers (minus
 /// the request id, whose format is checked on its own), empty body.
 #[track_caller]
-pub fn assert_request(request: &HttpRequest, expect: &Expect<'_>) {
+pub(super) fn assert_request(request: &HttpRequest, expect: &Expect<'_>) {
     assert_head(request, expect);
     assert!(request.body.is_empty(), "a GET has no body: {request:?}");
     assert!(!request.body_sensitive);
@@ -756,7 +757,7 @@ pub fn assert_request(request: &HttpRequest, expect: &Expect<'_>) {
 /// Asserts a form post exactly: everything [`assert_request`] checks, then the body's fields,
 /// decoded, in order, and whether the body is marked sensitive.
 #[track_caller]
-pub fn assert_form_request(
+pub(super) fn assert_form_request(
     request: &HttpRequest,
     expect: &Expect<'_>,
     form: &[(&str, &str)],
@@ -802,7 +803,7 @@ fn assert_head(request: &HttpRequest, expect: &Expect<'_>) {
 }
 
 /// Path and raw query (without `?`) of `request`.
-pub fn split_path(request: &HttpRequest) -> (&str, &str) {
+pub(super) fn split_path(request: &HttpRequest) -> (&str, &str) {
     request
         .path_and_query
         .split_once('?')
@@ -810,13 +811,13 @@ pub fn split_path(request: &HttpRequest) -> (&str, &str) {
 }
 
 /// The query of `request`, percent-decoded, in order.
-pub fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
+pub(super) fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
     let (_, query) = split_path(request);
     decode_pairs(query, false)
 }
 
 /// An `application/x-www-form-urlencoded` body, decoded (`+` is a space), in order.
-pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+pub(super) fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     let text = std::str::from_utf8(body).unwrap_or_else(|e| panic!("form body is not UTF-8: {e}"));
     decode_pairs(text, true)
 }
@@ -846,7 +847,7 @@ fn decode_pairs(text: &str, plus_is_space: bool) -> Vec<(String, String)> {
 
 /// The request id: sent exactly once, a lowercase version-4 GUID (`x-ms-client-request-id`).
 #[track_caller]
-pub fn assert_request_id(request: &HttpRequest) -> &str {
+pub(super) fn assert_request_id(request: &HttpRequest) -> &str {
     let ids: Vec<&str> = request
         .headers
         .iter()
@@ -869,7 +870,7 @@ pub fn assert_request_id(request: &HttpRequest) -> &str {
 }
 
 /// `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, lowercase hex.
-pub fn is_v4_guid(id: &str) -> bool {
+pub(super) fn is_v4_guid(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
     let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
     lens == [8, 4, 4, 4, 12]

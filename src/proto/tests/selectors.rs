@@ -7,7 +7,7 @@ use super::harness::{
     WORKLOAD_CLIENT, arc_challenge, form_pairs, json, query_pairs, token_expiring_at,
 };
 use crate::proto::request::check_selector;
-use crate::proto::source::SOURCES;
+use crate::proto::spec::SOURCES;
 use crate::proto::{ErrorClass, ErrorKind, IdentitySelector, Method, SelectorKind, Source};
 
 const CLIENT: &str = "5e29463d-71da-4fe0-8e69-999b57db23b0";
@@ -140,7 +140,7 @@ fn imds_and_app_service_accept_every_selector_kind() {
     }
 }
 
-/// What a source does with one selector kind (the table in [`crate::proto::source`]).
+/// What a source does with one selector kind (the table in [`crate::proto::spec`]).
 #[derive(Clone, Copy, Debug)]
 enum Wire {
     /// Sent with exactly these selector parameters (name, value): none, or one.
