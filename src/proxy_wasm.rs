@@ -43,6 +43,7 @@
 pub mod call;
 pub mod config;
 pub mod token_root;
+pub mod verdict;
 
 #[cfg(test)]
 mod tests;

@@ -1,3 +1,4 @@
+// About 370 lines: every expiry format seen in the wild, its parser and its tests together.
 //! Every `expires_on` format seen in the wild, and `expires_in` / `refresh_in` seconds.
 //!
 //! # Formats

@@ -1,3 +1,5 @@
+// About 360 lines: success parsing and failure classification share the body decoding and
+// the quoting rules, and read best side by side.
 //! Parses token responses and classifies failures.
 //!
 //! # Success responses

@@ -1,3 +1,4 @@
+// About 370 lines: one test per filter decision, on one scripted dispatcher.
 //! The filter's decisions on virtual time, with a scripted `Dispatch` (the real Envoy run is
 //! host-test/tests/envoy.rs).
 

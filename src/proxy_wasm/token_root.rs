@@ -1,3 +1,5 @@
+// About 360 lines: the root context's whole state machine (one fetch, paused streams,
+// callbacks) in one place; the values it returns are in `verdict.rs`.
 //! The root context's state, without any host call: the credential, the one fetch in flight
 //! (driven by [`crate::drive::pump`]), the paused streams, and what to do with each when the
 //! fetch ends. The proxy-wasm glue (`root.rs`, `stream.rs`) performs what these methods
@@ -8,118 +10,16 @@
 use super::config::{FailMode, FilterConfig};
 use crate::drive::{self, Pumped};
 use crate::proto::{
-    AccessToken, Acquisition, Cached, EnvSnapshot, Error, ErrorClass, FileError, FileErrorKind,
-    FileRead, HostFacts, HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Outcome,
-    Start, TokenRequest, TransportError, UnixMillis,
+    Acquisition, Cached, EnvSnapshot, Error, FileError, FileErrorKind, FileRead, HostFacts,
+    HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Outcome, Start, TokenRequest,
+    TransportError, UnixMillis,
 };
 
 /// After a failed fetch, requests in this window get the same answer without a new token
 /// request: a failing endpoint is asked at most about once a second per worker, whatever the
 /// request rate ([`ManagedIdentity::with_failure_hold`]).
 pub const FAILURE_HOLD_MS: u64 = 1_000;
-/// Status of the local reply sent instead of an unauthenticated request.
-pub const DENY_STATUS: u32 = 503;
-
-/// The header value `Bearer <token>`. `Debug` never shows the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Bearer(String);
-
-impl Bearer {
-    fn new(token: &AccessToken) -> Self {
-        Self(format!("Bearer {}", token.secret()))
-    }
-
-    /// The header value. Treat it as a secret.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl core::fmt::Debug for Bearer {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Bearer <redacted>")
-    }
-}
-
-/// A local reply: status and JSON body, never containing a token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LocalReply {
-    /// HTTP status ([`DENY_STATUS`]).
-    pub status: u32,
-    /// `{"error": …, "message": …}` plus `source`, `status`, `code`, `correlation_id` when
-    /// known, as the `azmi` CLI prints them.
-    pub body: String,
-}
-
-impl LocalReply {
-    /// The reply that explains `error`.
-    pub fn from_error(error: &Error) -> Self {
-        let class = match error.class() {
-            ErrorClass::CredentialUnavailable => "credential_unavailable",
-            ErrorClass::AuthenticationFailed => "authentication_failed",
-            ErrorClass::InvalidArgument => "invalid_argument",
-        };
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), class.into());
-        body.insert("message".into(), error.message().into());
-        if let Some(source) = error.mi_source() {
-            body.insert("source".into(), source.id().into());
-        }
-        if let Some(status) = error.status() {
-            body.insert("status".into(), status.into());
-        }
-        if let Some(code) = error.code() {
-            body.insert("code".into(), code.into());
-        }
-        if let Some(id) = error.correlation_id() {
-            body.insert("correlation_id".into(), id.into());
-        }
-        Self {
-            status: DENY_STATUS,
-            body: serde_json::Value::Object(body).to_string(),
-        }
-    }
-}
-
-/// What to do with one request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Set the configured header to this value and continue.
-    Forward(Bearer),
-    /// Continue without a token (fail mode `allow`).
-    ForwardUnauthenticated,
-    /// Answer locally instead (fail mode `deny`).
-    Reply(LocalReply),
-    /// Pause; the stream is resumed with one of the other verdicts when the fetch ends.
-    Pause,
-}
-
-/// The answer to a new request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestStep {
-    /// What to do with the request.
-    pub verdict: Verdict,
-    /// The root context has work (start a fetch or a refresh): wake it with a short tick.
-    pub wake: bool,
-}
-
-/// Log levels the glue maps to proxy-wasm's.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// A token was obtained.
-    Info,
-    /// A fetch or refresh failed.
-    Warn,
-}
-
-/// What a root callback asks the glue to do, in order.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Effects {
-    /// Paused streams to resume (context id, verdict), in arrival order.
-    pub resume: Vec<(u32, Verdict)>,
-    /// Lines to log (never containing a token).
-    pub log: Vec<(Level, String)>,
-}
+pub use super::verdict::{Bearer, DENY_STATUS, Effects, Level, LocalReply, RequestStep, Verdict};
 
 /// How the glue sends a token request: `dispatch_http_call` in Envoy, a script in tests.
 pub trait Dispatch {

@@ -1,3 +1,7 @@
+// About 390 lines, on purpose: the fetch's one `Stage` enum, its fields and the dispatch of
+// every input live together so the state machine reads in one place; the legs, attempts,
+// outcome and timers are the submodules.
+
 //! One token fetch as a state machine. The host performs what it is asked for and feeds back
 //! what happened; the fetch never touches the network, a clock, a file or an RNG itself.
 //!
@@ -18,7 +22,7 @@
 //!   a first request with a 401 challenge naming a key file, and the key authorizes a second
 //!   request ([`arc`]); workload identity first reads the federated token file, which completes
 //!   the form body ([`workload`]). IMDS inside a credential chain is probed first ([`probe`]).
-//! * **Retries.** A retryable failure (the source's [`crate::proto::retry::RetryPolicy`]) schedules
+//! * **Retries** ([`attempt`]). A retryable failure (the source's [`crate::proto::retry::RetryPolicy`]) schedules
 //!   the next attempt after a jittered backoff, or the server's `Retry-After` when longer, and
 //!   restarts at `begin`; the attempt that would pass the call's deadline is not made.
 //! * **Time.** Each request runs against a [`timer::Timer::Attempt`] backstop; the call as a
@@ -28,42 +32,7 @@
 //!   credential must remember (the probe answered, the federated token read, the throttle
 //!   wait, the token being refreshed): [`crate::proto::ManagedIdentity::finish`] absorbs it.
 //!
-//! # Retries and deadlines
-//!
-//! Failed answers are classified ([`crate::proto::response`]) and retried per the source's
-//! policy ([`crate::proto::retry`]): the wait is the jittered backoff or the server's
-//! `Retry-After`, whichever is longer (capped at 60 s). Every request carries per-attempt
-//! timeouts the host enforces; the core adds a 1 s slack deadline of its own as a backstop
-//! for a host that does not. The whole fetch gives up at the call deadline.
-//!
-//! # Transport failures: retried or not, unavailable or failed
-//!
-//! * A **response timeout or broken connection** (the request may have reached the source) is
-//!   retried within the same budget — as Go, @azure/identity and Python do; msal-node never
-//!   retries a thrown transport error.
-//! * A connection that **cannot be made** (refused, DNS failure, connect timeout) is retried
-//!   only if this source has answered this credential before. Otherwise nothing listens there
-//!   and retrying for a minute and a half helps nobody: fail at once (deliberate difference;
-//!   it is why the SDKs take seconds to say "no managed identity").
-//! * A TLS rejection (e.g. a Service Fabric certificate that does not match the thumbprint), a
-//!   host egress denial and an oversized response (> 1 MiB) are not retried.
-//! * Classification: no response at all from a source that has **never answered** this
-//!   credential is *unavailable* (a credential chain should move on); once it has answered,
-//!   the same failure is a *transport* error (authentication failed: a chain must not silently
-//!   switch identity because of a hiccup). The same rule applies to a request that times out.
-//!   @azure/identity turns every managed-identity failure into "unavailable"; Go azidentity
-//!   does so only for the probe and for non-JSON IMDS answers.
-//! * A probe that gets no answer, or a 403 `unreachable` answer, is *unavailable* at once,
-//!   without retries.
-//!
-//! # Secrets
-//!
-//! Shared secrets, the Arc key and the federated token are held as `Secret` (redacted
-//! `Debug`); request headers and bodies that carry them are marked sensitive; and service
-//! text quoted in an error is scrubbed of every secret value this fetch used before it is
-//! classified — a service may echo a header back (the Arc key also without its `Basic `
-//! prefix). Tokens are returned as [`crate::proto::AccessToken`], whose `Debug` shows only the
-//! length.
+//! Secrets the fetch uses are scrubbed from everything it reports ([`crate::proto::secret`]).
 //!
 //! Call order (quinn style): [`Acquisition::poll`] until it says `Done`, performing each
 //! action and reporting it with the matching `handle_*`; every `handle_*` takes the current
@@ -71,17 +40,21 @@
 //! for tests that step a fetch by hand.
 
 mod arc;
+mod attempt;
+mod outcome;
 mod probe;
 mod timer;
 mod workload;
 
+pub use outcome::Outcome;
+pub(crate) use outcome::Report;
 pub(crate) use probe::probe_request;
 pub(crate) use workload::{AssertionRead, WorkloadLeg};
 
 use super::cache::CacheKey;
 use super::error::Error;
 use super::files::{FileError, FileRead};
-use super::http::{HttpRequest, HttpResponse, TransportError, TransportErrorKind};
+use super::http::{HttpRequest, HttpResponse};
 use super::response::{classify_failure, parse_token};
 use super::retry::{Jitter, RetryPolicy, retry_after_ms};
 use super::secret::{Secret, scrub};
@@ -120,51 +93,6 @@ pub enum Poll {
     Wait(UnixMillis),
     /// Finished: hand this to [`crate::proto::ManagedIdentity::finish`].
     Done(Outcome),
-}
-
-/// A finished fetch: the result, and what the credential must remember of it.
-#[derive(Debug)]
-#[must_use = "hand the outcome to ManagedIdentity::finish"]
-pub struct Outcome {
-    result: Result<AccessToken, Error>,
-    pub(crate) report: Report,
-}
-
-impl Outcome {
-    /// The token or the error, before the credential has seen it.
-    pub fn result(&self) -> Result<&AccessToken, &Error> {
-        self.result.as_ref()
-    }
-
-    /// True when this fetch was the proactive refresh of a token that is still usable (a
-    /// failure then still serves that token).
-    pub fn is_refresh(&self) -> bool {
-        self.report.refreshing.is_some()
-    }
-
-    /// The result alone, dropping the report (tests that step a fetch by hand).
-    pub fn into_result(self) -> Result<AccessToken, Error> {
-        self.result
-    }
-
-    pub(crate) fn into_parts(self) -> (Result<AccessToken, Error>, Report) {
-        (self.result, self.report)
-    }
-}
-
-/// What a fetch learned that outlives it.
-#[derive(Debug)]
-pub(crate) struct Report {
-    /// The key the result belongs to.
-    pub key: CacheKey,
-    /// The IMDS probe got an answer: IMDS is there, never probe again.
-    pub probe_answered: bool,
-    /// The federated token read during this fetch (workload identity).
-    pub assertion: Option<AssertionRead>,
-    /// The wait a failed final response asked for (429/5xx with `Retry-After`).
-    pub throttle_ms: Option<u64>,
-    /// The cached token this fetch refreshed, served if the refresh failed.
-    pub refreshing: Option<AccessToken>,
 }
 
 /// Where the fetch is.
@@ -430,96 +358,6 @@ impl Acquisition {
             }
             _ => {}
         }
-    }
-
-    /// The last request got no response. Ignored when no request is in flight; a report at or
-    /// after the deadline counts as the timeout.
-    pub fn handle_transport_error(&mut self, now: UnixMillis, error: TransportError) {
-        if !self.in_time(now) {
-            return;
-        }
-        if self.stage == Stage::Probe {
-            return self.on_probe_failure(&error);
-        }
-        // Timeouts and broken connections are retried. A connection that cannot even be made
-        // (refused, unresolvable, connect timeout) to a source that never answered proves
-        // nothing listens there: waiting 90 s for it helps nobody (deliberate; Go and Python
-        // retry it, which is why their "no managed identity" answer takes seconds).
-        let retryable = match error.kind {
-            TransportErrorKind::Timeout | TransportErrorKind::Other => true,
-            TransportErrorKind::ConnectionRefused
-            | TransportErrorKind::Dns
-            | TransportErrorKind::ConnectTimeout => self.answered_before,
-            _ => false,
-        };
-        let failure = Error::no_response(
-            self.key.source,
-            &self.endpoint,
-            &error,
-            self.answered_before,
-        );
-        if retryable {
-            self.retry_or_finish(now, failure, None);
-        } else {
-            self.finish(Err(failure));
-        }
-    }
-
-    /// Time passed: starts the next attempt when its backoff is over; gives up when the
-    /// request in flight reached its deadline. A spurious call does nothing.
-    pub fn handle_timeout(&mut self, now: UnixMillis) {
-        if self.stage == Stage::Done {
-            return;
-        }
-        if let Some(at) = self.timers.get(Timer::Backoff) {
-            if now >= at {
-                self.timers.stop(Timer::Backoff);
-                self.begin();
-            }
-            return;
-        }
-        if self.timers.get(Timer::Attempt).is_none_or(|d| now < d) {
-            return;
-        }
-        let error = Error::timed_out(self.key.source, &self.endpoint, self.answered_before);
-        self.finish(Err(error));
-    }
-
-    /// True when a request is in flight and `now` is before its deadline. A late answer
-    /// triggers the backstop instead (a blocking host that ignores the timeouts can only
-    /// report late, so this is where the driver sees the deadline), and an answer with nothing
-    /// in flight (after the outcome) must not replace or resurrect the outcome.
-    fn in_time(&mut self, now: UnixMillis) -> bool {
-        match self.timers.get(Timer::Attempt) {
-            None => false,
-            Some(deadline) if now >= deadline => {
-                self.handle_timeout(now);
-                false
-            }
-            Some(_) => true,
-        }
-    }
-
-    /// Schedules the next attempt after a retryable failure, or gives up with `error` when the
-    /// retries or the call's deadline are used up. The wait is the policy's jittered backoff,
-    /// or the server's `Retry-After` when longer (never shorter).
-    fn retry_or_finish(&mut self, now: UnixMillis, error: Error, server_wait: Option<u64>) {
-        let next = self.retries + 1;
-        if next > self.policy.max_retries {
-            self.report.throttle_ms = server_wait;
-            return self.finish(Err(error.gave_up(next, false)));
-        }
-        let backoff = self.policy.backoff_ms(next, self.jitter.next_u64());
-        let at = now.plus_millis(backoff.max(server_wait.unwrap_or(0)));
-        if at >= self.call_deadline {
-            self.report.throttle_ms = server_wait;
-            return self.finish(Err(error.gave_up(next, true)));
-        }
-        self.retries = next;
-        self.stage = Stage::Backoff;
-        self.timers.clear();
-        self.timers.set(Timer::Backoff, at);
-        self.next = None;
     }
 
     fn send(&mut self, request: HttpRequest, stage: Stage) {

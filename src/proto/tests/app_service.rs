@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one file per source, one scenario per test.
 //! App Service 2019-08-01: exact requests, parsing, classification of failures, deadline.
 
 use serde_json::json;

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: one file per source, one scenario per test (the Arc key-file
+// rules alone are a dozen).
 //! Azure Arc ([`crate::proto::arc`]): the 401 challenge, key-file validation before any
 //! read, exactly one round trip, and the fail-closed user-assigned echo check.
 

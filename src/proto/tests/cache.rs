@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one scenario per cache rule (key, margin, size, single flight).
 //! The token cache ([`crate::proto::cache`]) seen through whole `get_token` runs.
 
 use serde_json::json;

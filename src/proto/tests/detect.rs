@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one scenario per row and corner of the detection table.
 //! Source detection ([`crate::proto::source`]): precedence, empty values, endpoint validation.
 
 use super::harness::{Scenario, T0_SECS, token_expiring_at};

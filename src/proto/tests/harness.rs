@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: the one scripted world every core test runs in (replies,
+// files, virtual clock, request assertions) and the tests that keep the harness honest.
 //! A scripted, deterministic world for the core (quinn-proto `tests/util.rs`, ureq-proto style).
 //!
 //! A [`Scenario`] holds the environment, host facts, selector, scope, a virtual clock, the

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one file per source, one scenario per test.
 //! IMDS: exact requests, parsing, classification of failures, transport errors, deadline.
 
 use serde_json::json;

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: every place a secret could leak, one scenario each.
 //! Secrets and tokens never appear in `Debug` output or error messages.
 
 use serde_json::json;

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one scenario per proactive-refresh rule, on virtual time.
 //! Proactive refresh and cache bypass ([`crate::proto::token`], [`crate::proto::cache`]): when the
 //! refresh happens, what a failed refresh returns, no request storms, force refresh, claims
 //! and Service Fabric's revocation parameters.

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one scenario per retry rule and source policy, on virtual time.
 //! Retries ([`crate::proto::retry`]) on the virtual clock: exact gaps for a fixed jitter seed,
 //! request counts, the `Retry-After` forms, the per-call deadline, transport failures and the
 //! throttle memory.

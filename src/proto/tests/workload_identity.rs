@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one file per source, one scenario per test.
 //! Workload identity ([`crate::proto::workload`]): the federated token read, trimmed, re-read
 //! at most every five minutes, the Entra client-assertion POST, AADSTS hints, precedence.
 

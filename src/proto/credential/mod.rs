@@ -73,104 +73,26 @@
 //! The 1 s timeout is the value all three SDKs converged on (Python went from 0.3 s, .NET from
 //! 0.5 s); it applies to the probe only, never to real token requests.
 //!
-//! # Claims, force refresh and revocation
-//!
-//! `force-refresh` and a claims challenge skip the cache (msal-node, MSAL Go and MSAL Python
-//! do; @azure/identity passes neither claims nor capabilities to msal-node, so a revocation
-//! challenge cannot be answered until the cached token ages out). On **Service Fabric** a
-//! claims request also names the token to replace: `token_sha256_to_refresh` = lowercase hex
-//! SHA-256 of the cached access token, and `xms_cc` = the client capabilities joined with
-//! commas (e.g. `cp1`) — as msal-node and MSAL Python do for Service Fabric. `xms_cc` is not
-//! sent to other sources, which do not document it (msal-node sends it everywhere).
-//!
-//! # Workload identity's federated token
-//!
-//! The credential keeps the last federated token it read, with its path and time, and reuses
-//! it for five minutes ([`crate::proto::workload`] has the file rules); a different path is
-//! read at once. The Entra token itself is cached like any other (the scope is sent as given).
+//! Claims and Service Fabric revocation, and the workload-identity leg's federated token:
+//! [`prepare`].
 
-use super::acquisition::{
-    Acquisition, AssertionRead, Options, Outcome, WorkloadLeg, probe_request,
-};
-use super::cache::{CacheKey, Lookup, TokenCache};
-use super::detect::{Detection, detect};
-use super::env::{EnvSnapshot, HostFacts, var};
-use super::error::Error;
-use super::http::HttpRequest;
-use super::request::{build_request, check_selector, request_id, workload_client_id};
-use super::retry::{DEFAULT_CALL_DEADLINE_MS, RETRY_AFTER_CAP_MS};
-use super::scope::resource_from_scope;
-use super::secret::Secret;
-use super::selector::IdentitySelector;
-use super::source::Source;
-use super::time::UnixMillis;
-use super::token::AccessToken;
-use super::workload::ASSERTION_MAX_AGE_MS;
+mod call;
+mod prepare;
 
-/// One `get-token` call's options (the WIT `token-request`).
-#[derive(Clone, Copy, Debug)]
-pub struct TokenRequest<'a> {
-    /// Exactly one scope, e.g. `https://vault.azure.net/.default`.
-    pub scope: &'a str,
-    /// Which identity.
-    pub selector: &'a IdentitySelector,
-    /// Skip the cache.
-    pub force_refresh: bool,
-    /// A claims challenge: skips the cache; on Service Fabric names the cached token for
-    /// revocation.
-    pub claims: Option<&'a str>,
-    /// Client capabilities (`cp1`, …), sent as `xms_cc` to Service Fabric only.
-    pub client_capabilities: &'a [String],
-    /// Give up after this long, retries included (default 120 s: `DEFAULT_CALL_DEADLINE_MS`
-    /// in the `retry` module).
-    pub timeout_ms: Option<u64>,
-    /// Probe IMDS first, once per credential until it answers (credential chains).
-    pub probe: bool,
-}
+pub use call::{Cached, Start, TokenRequest};
 
-impl<'a> TokenRequest<'a> {
-    /// The plain request: no options.
-    pub fn new(scope: &'a str, selector: &'a IdentitySelector) -> Self {
-        Self {
-            scope,
-            selector,
-            force_refresh: false,
-            claims: None,
-            client_capabilities: &[],
-            timeout_ms: None,
-            probe: false,
-        }
-    }
-
-    /// True when the call must not be answered from the cache.
-    pub fn bypasses_cache(&self) -> bool {
-        self.force_refresh || self.claims.is_some()
-    }
-}
-
-/// What the cache says for a call, without fetching.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Cached<'a> {
-    /// Serve this token; nothing else to do.
-    Fresh(&'a AccessToken),
-    /// Serve this token, and start a proactive refresh ([`ManagedIdentity::start`]) when you
-    /// can; if you serve callers one at a time, refresh now.
-    RefreshDue(&'a AccessToken),
-    /// Nothing usable: [`ManagedIdentity::start`] a fetch.
-    Miss,
-}
-
-/// Returned by [`ManagedIdentity::start`].
-#[derive(Debug)]
-pub enum Start {
-    /// A usable cached token.
-    Cached(AccessToken),
-    /// Drive this fetch, then hand its outcome to [`ManagedIdentity::finish`].
-    Fetch(Box<Acquisition>),
-    /// A fetch for this key is already in flight and nothing usable is cached: wait for it
-    /// to finish, then ask again.
-    Wait,
-}
+use crate::proto::acquisition::{Acquisition, AssertionRead, Options, Outcome, probe_request};
+use crate::proto::cache::{CacheKey, Lookup, TokenCache};
+use crate::proto::detect::{Detection, detect};
+use crate::proto::env::{EnvSnapshot, HostFacts, var};
+use crate::proto::error::Error;
+use crate::proto::request::{build_request, check_selector, request_id, workload_client_id};
+use crate::proto::retry::{DEFAULT_CALL_DEADLINE_MS, RETRY_AFTER_CAP_MS};
+use crate::proto::scope::resource_from_scope;
+use crate::proto::selector::IdentitySelector;
+use crate::proto::source::Source;
+use crate::proto::time::UnixMillis;
+use crate::proto::token::AccessToken;
 
 /// The credential state a host keeps for the life of an instance.
 #[derive(Debug, Default)]
@@ -370,47 +292,6 @@ impl ManagedIdentity {
         let endpoint_variable = plan.detection.endpoint_variable;
         let acquisition = Acquisition::new(key, selector.clone(), http, endpoint_variable, options);
         Ok(Start::Fetch(Box::new(acquisition)))
-    }
-
-    /// Names the cached token for Service Fabric to revoke, and the client capabilities.
-    fn add_revocation(&self, http: &mut HttpRequest, key: &CacheKey, capabilities: &[String]) {
-        use sha2::Digest;
-        let mut extra = String::new();
-        if let Some(old) = self.cache.peek(key) {
-            let digest = sha2::Sha256::digest(old.secret().as_bytes());
-            extra.push_str("&token_sha256_to_refresh=");
-            for b in digest {
-                extra.push_str(&format!("{b:02x}"));
-            }
-        }
-        if !capabilities.is_empty() {
-            extra.push_str("&xms_cc=");
-            extra.push_str(&super::url::encode_value(&capabilities.join(",")));
-        }
-        http.path_and_query.push_str(&extra);
-    }
-
-    /// Workload identity's leg: the client id, the scope as given, and the federated token if
-    /// it was read less than five minutes ago from the same file.
-    fn workload_leg(
-        &self,
-        now: UnixMillis,
-        env: &EnvSnapshot,
-        client_id: String,
-        scope: &str,
-    ) -> WorkloadLeg {
-        let token_file = env.get(var::AZURE_FEDERATED_TOKEN_FILE).unwrap_or_default();
-        let cached_assertion = self
-            .assertion
-            .as_ref()
-            .filter(|a| a.path == token_file && a.read_at.millis_until(now) < ASSERTION_MAX_AGE_MS)
-            .map(|a| Secret(a.token.0.clone()));
-        WorkloadLeg {
-            client_id,
-            scope: scope.to_string(),
-            token_file: token_file.to_string(),
-            cached_assertion,
-        }
     }
 
     /// Absorbs a finished fetch (`now` = when it finished) and returns what the caller gets:
