@@ -10,9 +10,9 @@ component_wasm := component_dir / "wasm32-wasip2/component/azmi.wasm"
 default:
     @just --list
 
-# Install what the two commands need: the pinned toolchain's wasm targets (rustup does not add
-# `rust-toolchain.toml` targets to a toolchain that is already installed). Fails at once, naming
-# the command to run, when rustup itself is missing.
+# (rustup does not add `rust-toolchain.toml` targets to a toolchain that is already installed;
+# without rustup this fails at once, naming what to install.)
+# Install what the two commands need: the pinned toolchain, its wasm targets, rustfmt, clippy.
 setup:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -45,8 +45,7 @@ demo: setup
 test: setup check unit component host plugin
     @echo "just test: all green"
 
-# Formatting, clippy (native, wasm32-wasip2 component, wasm32-wasip1 filter) with -D warnings,
-# and the docs with every intra-doc link checked.
+# Formatting, clippy (native, component, filter) with -D warnings, docs with links checked.
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
