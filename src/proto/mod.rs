@@ -23,6 +23,7 @@ mod retry;
 mod scope;
 mod selector;
 mod source;
+mod splitmix;
 mod time;
 mod token;
 mod url;
@@ -54,6 +55,7 @@ pub use retry::{
 pub use scope::{DEFAULT_SUFFIX, resource_from_scope};
 pub use selector::{IdentitySelector, SelectorKind};
 pub use source::{SOURCES, SelectorParams, Source, SourceSpec, Timeouts};
+pub use splitmix::{SplitMix64, mix as splitmix64};
 pub use time::UnixMillis;
 pub use token::{AccessToken, EXPIRY_MARGIN_SECS, HALF_LIFE_THRESHOLD_SECS};
 pub use url::Endpoint;
