@@ -1,7 +1,11 @@
 //! The `azmi` command line (design.md, "The azmi CLI contract"): `token`, `emulator`, `demo`,
 //! and `serve` for the Spin example.
 
-use crate::bindings::{AccessToken, Error as TokenError, IdentitySelector, TokenRequest};
+mod json;
+
+pub use json::{error_json, print_result, token_json};
+
+use crate::bindings::{IdentitySelector, TokenRequest};
 use crate::egress::{Allowlist, Egress};
 use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::host::{GuestConfig, Host};
@@ -313,61 +317,4 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     tokio::signal::ctrl_c().await?;
     task.abort();
     Ok(0)
-}
-
-/// Prints one JSON line for a get-token result; on failure also the message on stderr, and
-/// returns the exit code (2 unavailable, 3 authentication failed, 4 invalid argument).
-pub fn print_result(result: &Result<AccessToken, TokenError>) -> Result<(), i32> {
-    match result {
-        Ok(token) => {
-            println!("{}", token_json(token));
-            Ok(())
-        }
-        Err(error) => {
-            println!("{}", error_json(error));
-            eprintln!("azmi: {}", error.message());
-            Err(match error {
-                TokenError::CredentialUnavailable(_) => 2,
-                TokenError::AuthenticationFailed(_) => 3,
-                TokenError::InvalidArgument(_) => 4,
-            })
-        }
-    }
-}
-
-/// `{"access_token":…,"expires_on":…,"refresh_on":…,"token_type":…,"source":…}`.
-pub fn token_json(token: &AccessToken) -> String {
-    let s = |v: &str| serde_json::Value::from(v).to_string();
-    format!(
-        r#"{{"access_token":{},"expires_on":{},"refresh_on":{},"token_type":{},"source":{}}}"#,
-        s(&token.token),
-        token.expires_on,
-        token
-            .refresh_on
-            .map_or_else(|| "null".to_string(), |r| r.to_string()),
-        s(&token.token_type),
-        s(token.source.id()),
-    )
-}
-
-/// `{"error":…,"message":…}` plus `source`, `status`, `code`, `correlation_id` when known.
-pub fn error_json(error: &TokenError) -> String {
-    let mut map = serde_json::Map::new();
-    map.insert("error".into(), error.class().into());
-    map.insert("message".into(), error.message().into());
-    if let Some(info) = error.info() {
-        if let Some(source) = info.source {
-            map.insert("source".into(), source.id().into());
-        }
-        if let Some(status) = info.status {
-            map.insert("status".into(), status.into());
-        }
-        if let Some(code) = &info.code {
-            map.insert("code".into(), code.as_str().into());
-        }
-        if let Some(id) = &info.correlation_id {
-            map.insert("correlation_id".into(), id.as_str().into());
-        }
-    }
-    serde_json::Value::Object(map).to_string()
 }
