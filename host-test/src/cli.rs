@@ -157,12 +157,30 @@ pub fn main() -> i32 {
     })
 }
 
-async fn token(args: TokenArgs) -> anyhow::Result<i32> {
-    let env: Vec<(String, String)> = std::env::vars()
+/// What `token` and `serve` give the guest from this process: its managed-identity variables
+/// (then `extra_env`, passed as given), and real network egress limited to the endpoints that
+/// environment names plus `allow_outbound`, trusting the Mozilla roots plus `SSL_CERT_FILE`
+/// and Service Fabric's pinned certificate.
+fn process_guest(
+    extra_env: Vec<(String, String)>,
+    allow_outbound: &[String],
+) -> anyhow::Result<(Vec<(String, String)>, Egress)> {
+    let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| is_managed_identity_variable(k))
         .collect();
+    env.extend(extra_env);
     let cert_file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
-    let egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
+    let mut egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
+    if let Egress::Network { allow, .. } = &mut egress {
+        for url in allow_outbound {
+            allow.allow(url);
+        }
+    }
+    Ok((env, egress))
+}
+
+async fn token(args: TokenArgs) -> anyhow::Result<i32> {
+    let (env, egress) = process_guest(Vec::new(), &[])?;
     let mut config = GuestConfig::new(env, egress);
     if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
         config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
@@ -295,17 +313,7 @@ async fn demo() -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| is_managed_identity_variable(k))
-        .collect();
-    env.extend(args.env);
-    let cert_file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
-    let mut egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
-    if let Egress::Network { allow, .. } = &mut egress {
-        for url in &args.allow_outbound {
-            allow.allow(url);
-        }
-    }
+    let (env, egress) = process_guest(args.env, &args.allow_outbound)?;
     let wasm = std::fs::read(&args.component)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.component.display()))?;
     let server = Server::new(&wasm, ServeConfig { env, egress })?;
