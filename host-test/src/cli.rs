@@ -6,7 +6,7 @@ mod json;
 pub use json::{error_json, print_result, token_json};
 
 use crate::bindings::{IdentitySelector, TokenRequest};
-use crate::egress::{Allowlist, Egress};
+use crate::egress::Egress;
 use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::host::{GuestConfig, Host};
 use crate::serve::{ServeConfig, Server};
@@ -283,8 +283,6 @@ async fn emulator(port: u16, tls_port: u16) -> anyhow::Result<i32> {
 
 async fn demo() -> anyhow::Result<i32> {
     let emulator = Emulator::new(Config::default());
-    let mut authorities = Allowlist::default();
-    authorities.allow(DEMO_AUTHORITY);
     let env = vec![(
         "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
         DEMO_AUTHORITY.to_string(),
@@ -293,10 +291,7 @@ async fn demo() -> anyhow::Result<i32> {
     let mut guest = host
         .instantiate(GuestConfig {
             env,
-            egress: Egress::Emulator {
-                emulator: emulator.clone(),
-                authorities,
-            },
+            egress: Egress::emulator(&emulator, DEMO_AUTHORITY),
             preopens: Vec::new(),
             tokio_clock: false,
         })

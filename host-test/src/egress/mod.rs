@@ -40,6 +40,17 @@ pub enum Egress {
 }
 
 impl Egress {
+    /// Requests to `url`'s authority (e.g. `http://127.0.0.1:4010`) are answered by
+    /// `emulator` in memory; every other destination is refused.
+    pub fn emulator(emulator: &Emulator, url: &str) -> Egress {
+        let mut authorities = Allowlist::default();
+        authorities.allow(url);
+        Egress::Emulator {
+            emulator: emulator.clone(),
+            authorities,
+        }
+    }
+
     /// The CLI's policy for a managed-identity environment `env`: the allowlist of
     /// [`Allowlist::from_env`], the Mozilla roots plus `ssl_cert_file`, and Service Fabric's
     /// endpoint pinned to `IDENTITY_SERVER_THUMBPRINT` (that one authority only).

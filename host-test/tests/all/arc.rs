@@ -181,15 +181,10 @@ async fn arc_detected_by_the_agent_binary_uses_the_default_endpoint() {
         ..Config::default()
     };
     let emulator = azmi_host_test::emulator::Emulator::new(config);
-    let mut authorities = azmi_host_test::Allowlist::default();
-    authorities.allow("http://127.0.0.1:40342");
     let mut guest = host()
         .instantiate(azmi_host_test::GuestConfig {
             env: Vec::new(),
-            egress: azmi_host_test::Egress::Emulator {
-                emulator: emulator.clone(),
-                authorities,
-            },
+            egress: azmi_host_test::Egress::emulator(&emulator, "http://127.0.0.1:40342"),
             preopens: vec![
                 (agent.0.clone(), "/opt/azcmagent/bin".into()),
                 (keys.0.clone(), "/var/opt/azcmagent/tokens".into()),
