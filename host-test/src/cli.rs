@@ -1,5 +1,6 @@
-//! The `azmi` command line (design.md, "The azmi CLI contract"): `token`, `emulator`, `demo`,
-//! and `serve` for the Spin example.
+//! The `azmi` command line: `token`, `emulator`, `demo`, and `serve` for the Spin example.
+//! Its flags, its JSON output and its exit codes are a stable contract: scripts and tests
+//! depend on them.
 
 mod json;
 

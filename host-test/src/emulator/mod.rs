@@ -280,7 +280,8 @@ pub(crate) struct State {
 }
 
 /// Ways a compromised or broken Arc agent can misbehave, to test the client's key-file rules
-/// (§9.3). The default is a correct agent.
+/// (the key must be a `.key` file directly in the agent's key directory, at most 4096 bytes, and
+/// never read through a symbolic link). The default is a correct agent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ArcTamper {
     /// A correct agent.

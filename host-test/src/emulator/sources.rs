@@ -89,7 +89,10 @@ impl Source {
         }
     }
 
-    /// An error response in this source's own body shape (§7.1).
+    /// An error response in this source's own body shape: OAuth style (`error`,
+    /// `error_description`) for IMDS, Cloud Shell and Arc, `statusCode`/`message` for App
+    /// Service, a nested `error` object for Service Fabric, and Entra's OAuth body (with
+    /// `error_codes` and a correlation id) for workload identity.
     pub(crate) fn error(self, ctx: &mut Ctx<'_>, status: u16, message: &str) -> Response {
         match self {
             Source::Imds | Source::CloudShell | Source::Arc => {

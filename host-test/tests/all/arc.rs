@@ -1,4 +1,6 @@
-//! Azure Arc key-file rules (§9.3, CVE-2024-35255 class) through the real component: every
+//! Azure Arc key-file rules through the real component (the challenge names a file the client
+//! reads and sends as a credential, so only a `.key` file of at most 4096 bytes directly in the
+//! agent's key directory is accepted, or a hostile endpoint could exfiltrate any file): every
 //! bad challenge is a typed error, exactly one challenge round trip, no key bytes in messages.
 
 use crate::util::*;
