@@ -1,6 +1,6 @@
 //! Builds the azmi component (`wasm32-wasip2`, profile `component`) so the host and the `azmi` binary can
 //! embed it. It uses its own target directory: the outer cargo holds the lock on `target/`,
-//! and sharing it would deadlock (design.md, "Building the component").
+//! and sharing it would deadlock.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
 use std::path::PathBuf;

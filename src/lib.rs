@@ -13,6 +13,7 @@ compile_error!(
 );
 
 pub mod drive;
+pub mod error_report;
 pub mod proto;
 #[cfg(any(test, feature = "proxy-wasm"))]
 pub mod proxy_wasm;

@@ -16,6 +16,8 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
+use ::azmi::error_report::ErrorReport;
+
 pub use self::azmi::identity::types::{
     AccessToken, Error, ErrorInfo, IdentitySelector, Source, TokenRequest,
 };
@@ -45,10 +47,11 @@ impl Source {
 impl Error {
     /// `credential_unavailable`, `authentication_failed` or `invalid_argument`.
     pub fn class(&self) -> &'static str {
+        use ::azmi::error_report as report;
         match self {
-            Error::CredentialUnavailable(_) => "credential_unavailable",
-            Error::AuthenticationFailed(_) => "authentication_failed",
-            Error::InvalidArgument(_) => "invalid_argument",
+            Error::CredentialUnavailable(_) => report::CREDENTIAL_UNAVAILABLE,
+            Error::AuthenticationFailed(_) => report::AUTHENTICATION_FAILED,
+            Error::InvalidArgument(_) => report::INVALID_ARGUMENT,
         }
     }
 
@@ -65,6 +68,19 @@ impl Error {
         match self {
             Error::CredentialUnavailable(i) | Error::AuthenticationFailed(i) => Some(i),
             Error::InvalidArgument(_) => None,
+        }
+    }
+
+    /// The fields of the JSON error report (the CLI's error line).
+    pub fn report(&self) -> ErrorReport<'_> {
+        let info = self.info();
+        ErrorReport {
+            class: self.class(),
+            message: self.message(),
+            source: info.and_then(|i| i.source).map(Source::id),
+            status: info.and_then(|i| i.status),
+            code: info.and_then(|i| i.code.as_deref()),
+            correlation_id: info.and_then(|i| i.correlation_id.as_deref()),
         }
     }
 }

@@ -1,8 +1,13 @@
-//! The `azmi` command line (design.md, "The azmi CLI contract"): `token`, `emulator`, `demo`,
-//! and `serve` for the Spin example.
+//! The `azmi` command line: `token`, `emulator`, `demo`, and `serve` for the Spin example.
+//! Its flags, its JSON output and its exit codes are a stable contract: scripts and tests
+//! depend on them.
 
-use crate::bindings::{AccessToken, Error as TokenError, IdentitySelector, TokenRequest};
-use crate::egress::{Allowlist, Egress};
+mod json;
+
+pub use json::{error_json, print_result, token_json};
+
+use crate::bindings::{IdentitySelector, TokenRequest};
+use crate::egress::Egress;
 use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::host::{GuestConfig, Host};
 use crate::serve::{ServeConfig, Server};
@@ -153,12 +158,30 @@ pub fn main() -> i32 {
     })
 }
 
-async fn token(args: TokenArgs) -> anyhow::Result<i32> {
-    let env: Vec<(String, String)> = std::env::vars()
+/// What `token` and `serve` give the guest from this process: its managed-identity variables
+/// (then `extra_env`, passed as given), and real network egress limited to the endpoints that
+/// environment names plus `allow_outbound`, trusting the Mozilla roots plus `SSL_CERT_FILE`
+/// and Service Fabric's pinned certificate.
+fn process_guest(
+    extra_env: Vec<(String, String)>,
+    allow_outbound: &[String],
+) -> anyhow::Result<(Vec<(String, String)>, Egress)> {
+    let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| is_managed_identity_variable(k))
         .collect();
+    env.extend(extra_env);
     let cert_file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
-    let egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
+    let mut egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
+    if let Egress::Network { allow, .. } = &mut egress {
+        for url in allow_outbound {
+            allow.allow(url);
+        }
+    }
+    Ok((env, egress))
+}
+
+async fn token(args: TokenArgs) -> anyhow::Result<i32> {
+    let (env, egress) = process_guest(Vec::new(), &[])?;
     let mut config = GuestConfig::new(env, egress);
     if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
         config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
@@ -261,8 +284,6 @@ async fn emulator(port: u16, tls_port: u16) -> anyhow::Result<i32> {
 
 async fn demo() -> anyhow::Result<i32> {
     let emulator = Emulator::new(Config::default());
-    let mut authorities = Allowlist::default();
-    authorities.allow(DEMO_AUTHORITY);
     let env = vec![(
         "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
         DEMO_AUTHORITY.to_string(),
@@ -271,10 +292,7 @@ async fn demo() -> anyhow::Result<i32> {
     let mut guest = host
         .instantiate(GuestConfig {
             env,
-            egress: Egress::Emulator {
-                emulator: emulator.clone(),
-                authorities,
-            },
+            egress: Egress::emulator(&emulator, DEMO_AUTHORITY),
             preopens: Vec::new(),
             tokio_clock: false,
         })
@@ -291,17 +309,7 @@ async fn demo() -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| is_managed_identity_variable(k))
-        .collect();
-    env.extend(args.env);
-    let cert_file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
-    let mut egress = Egress::network(&env, cert_file.as_deref().map(std::path::Path::new))?;
-    if let Egress::Network { allow, .. } = &mut egress {
-        for url in &args.allow_outbound {
-            allow.allow(url);
-        }
-    }
+    let (env, egress) = process_guest(args.env, &args.allow_outbound)?;
     let wasm = std::fs::read(&args.component)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.component.display()))?;
     let server = Server::new(&wasm, ServeConfig { env, egress })?;
@@ -313,61 +321,4 @@ async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     tokio::signal::ctrl_c().await?;
     task.abort();
     Ok(0)
-}
-
-/// Prints one JSON line for a get-token result; on failure also the message on stderr, and
-/// returns the exit code (2 unavailable, 3 authentication failed, 4 invalid argument).
-pub fn print_result(result: &Result<AccessToken, TokenError>) -> Result<(), i32> {
-    match result {
-        Ok(token) => {
-            println!("{}", token_json(token));
-            Ok(())
-        }
-        Err(error) => {
-            println!("{}", error_json(error));
-            eprintln!("azmi: {}", error.message());
-            Err(match error {
-                TokenError::CredentialUnavailable(_) => 2,
-                TokenError::AuthenticationFailed(_) => 3,
-                TokenError::InvalidArgument(_) => 4,
-            })
-        }
-    }
-}
-
-/// `{"access_token":…,"expires_on":…,"refresh_on":…,"token_type":…,"source":…}`.
-pub fn token_json(token: &AccessToken) -> String {
-    let s = |v: &str| serde_json::Value::from(v).to_string();
-    format!(
-        r#"{{"access_token":{},"expires_on":{},"refresh_on":{},"token_type":{},"source":{}}}"#,
-        s(&token.token),
-        token.expires_on,
-        token
-            .refresh_on
-            .map_or_else(|| "null".to_string(), |r| r.to_string()),
-        s(&token.token_type),
-        s(token.source.id()),
-    )
-}
-
-/// `{"error":…,"message":…}` plus `source`, `status`, `code`, `correlation_id` when known.
-pub fn error_json(error: &TokenError) -> String {
-    let mut map = serde_json::Map::new();
-    map.insert("error".into(), error.class().into());
-    map.insert("message".into(), error.message().into());
-    if let Some(info) = error.info() {
-        if let Some(source) = info.source {
-            map.insert("source".into(), source.id().into());
-        }
-        if let Some(status) = info.status {
-            map.insert("status".into(), status.into());
-        }
-        if let Some(code) = &info.code {
-            map.insert("code".into(), code.as_str().into());
-        }
-        if let Some(id) = &info.correlation_id {
-            map.insert("correlation_id".into(), id.as_str().into());
-        }
-    }
-    serde_json::Value::Object(map).to_string()
 }

@@ -16,7 +16,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// The azmi component, built by `build.rs` (profile `component`, `wasm32-wasip2`).
 pub const COMPONENT: &[u8] = include_bytes!(env!("AZMI_COMPONENT_PATH"));
 
-/// Read-only directories the guest may see at the same path, when they exist (design.md).
+/// Read-only directories the guest may see at the same path, when they exist: Arc's key
+/// directory (where the agent writes the challenge key) and the Arc agent's directory (its
+/// `himds` binary is how the guest tells that the agent is installed).
 pub const PREOPEN_DIRS: [&str; 2] = ["/var/opt/azcmagent/tokens", "/opt/azcmagent/bin"];
 
 /// A compiled component, ready to instantiate many times.

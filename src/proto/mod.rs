@@ -25,6 +25,7 @@ mod secret;
 mod selector;
 mod source;
 mod spec;
+mod splitmix;
 mod time;
 mod token;
 mod url;
@@ -47,6 +48,7 @@ pub use http::{
 };
 pub use selector::{IdentitySelector, SelectorKind};
 pub use source::Source;
+pub use splitmix::{SplitMix64, mix as splitmix64};
 pub use time::UnixMillis;
 pub use token::AccessToken;
 pub use url::Endpoint;

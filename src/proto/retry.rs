@@ -64,6 +64,7 @@
 
 use super::expiry::days_from_civil;
 use super::http::HttpResponse;
+use super::splitmix::SplitMix64;
 use super::time::UnixMillis;
 
 /// How the delay grows with the retry number `k` (1-based).
@@ -207,26 +208,9 @@ pub(super) fn parse_http_date(value: &str) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
-/// A small deterministic generator (SplitMix64) for jitter, seeded from host randomness so
-/// the core itself holds no RNG (tests seed it to get exact gaps).
-#[derive(Clone, Debug)]
-pub(super) struct Jitter(u64);
-
-impl Jitter {
-    /// A generator seeded with `seed`.
-    pub(super) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next pseudo-random value.
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
+/// The generator behind retry jitter ([`SplitMix64`]), seeded from host randomness so the
+/// core itself holds no RNG (tests seed it to get exact gaps).
+pub(super) type Jitter = SplitMix64;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use crate::drive::{self, Pumped};
 use crate::proto::{
     Acquisition, Cached, EnvSnapshot, Error, FileError, FileErrorKind, FileRead, HostFacts,
     HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Outcome, Start, TokenRequest,
-    TransportError, UnixMillis,
+    TransportError, UnixMillis, splitmix64,
 };
 
 /// After a failed fetch, requests in this window get the same answer without a new token
@@ -348,14 +348,8 @@ fn host_facts() -> HostFacts {
 /// source, so they mix the time and a per-root counter (SplitMix64): unique per fetch, and
 /// nothing depends on them being unpredictable — they only label the request.
 pub fn seed(now: UnixMillis, counter: u64) -> [u8; 16] {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    let a = mix(now.0 ^ counter.rotate_left(32));
-    let b = mix(a ^ counter);
+    let a = splitmix64(now.0 ^ counter.rotate_left(32));
+    let b = splitmix64(a ^ counter);
     let mut out = [0; 16];
     out[..8].copy_from_slice(&a.to_le_bytes());
     out[8..].copy_from_slice(&b.to_le_bytes());

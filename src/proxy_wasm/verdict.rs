@@ -1,7 +1,8 @@
 //! What the filter does with one request, and what a root callback asks the glue to do: the
 //! values [`super::token_root::TokenRoot`] returns and `root.rs` / `stream.rs` perform.
 
-use crate::proto::{AccessToken, Error, ErrorClass};
+use crate::error_report::ErrorReport;
+use crate::proto::{AccessToken, Error};
 
 /// Status of the local reply sent instead of an unauthenticated request.
 pub const DENY_STATUS: u32 = 503;
@@ -40,29 +41,9 @@ pub struct LocalReply {
 impl LocalReply {
     /// The reply that explains `error`.
     pub fn from_error(error: &Error) -> Self {
-        let class = match error.class() {
-            ErrorClass::CredentialUnavailable => "credential_unavailable",
-            ErrorClass::AuthenticationFailed => "authentication_failed",
-            ErrorClass::InvalidArgument => "invalid_argument",
-        };
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), class.into());
-        body.insert("message".into(), error.message().into());
-        if let Some(source) = error.mi_source() {
-            body.insert("source".into(), source.id().into());
-        }
-        if let Some(status) = error.status() {
-            body.insert("status".into(), status.into());
-        }
-        if let Some(code) = error.code() {
-            body.insert("code".into(), code.into());
-        }
-        if let Some(id) = error.correlation_id() {
-            body.insert("correlation_id".into(), id.into());
-        }
         Self {
             status: DENY_STATUS,
-            body: serde_json::Value::Object(body).to_string(),
+            body: ErrorReport::from_error(error).to_json(),
         }
     }
 }

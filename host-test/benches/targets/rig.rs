@@ -5,7 +5,7 @@ use crate::{EMU, SCOPE};
 use azmi_host_test::egress::Hooks;
 use azmi_host_test::emulator::Emulator;
 use azmi_host_test::host::GuestState;
-use azmi_host_test::{AccessToken, Allowlist, Egress, GuestConfig, IdentitySelector, TokenError};
+use azmi_host_test::{AccessToken, Egress, GuestConfig, IdentitySelector, TokenError};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,12 +71,7 @@ fn env() -> Vec<(String, String)> {
 }
 
 fn egress(emulator: &Emulator) -> Egress {
-    let mut authorities = Allowlist::default();
-    authorities.allow(EMU);
-    Egress::Emulator {
-        emulator: emulator.clone(),
-        authorities,
-    }
+    Egress::emulator(emulator, EMU)
 }
 
 /// Store data as `Host::instantiate` builds it (no preopens), optionally with `clock`.

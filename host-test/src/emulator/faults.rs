@@ -79,7 +79,8 @@ pub enum Fault {
     },
 }
 
-/// How a successful response encodes the token's expiry (§6.2 of the protocol notes).
+/// How a successful response encodes the token's expiry: sources disagree (epoch seconds as a
+/// number or a string, several date-time formats, or only a relative `expires_in`).
 ///
 /// Every format encodes the real expiry instant (issue time + lifetime). When a format is forced
 /// with [`Fault::Expiry`], the response carries only the field the format names: `expires_on`

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use azmi::proto::splitmix64;
 use serde_json::{Value, json};
 
 pub mod faults;
@@ -279,7 +280,8 @@ pub(crate) struct State {
 }
 
 /// Ways a compromised or broken Arc agent can misbehave, to test the client's key-file rules
-/// (§9.3). The default is a correct agent.
+/// (the key must be a `.key` file directly in the agent's key directory, at most 4096 bytes, and
+/// never read through a symbolic link). The default is a correct agent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ArcTamper {
     /// A correct agent.
@@ -515,8 +517,8 @@ impl Ctx<'_> {
         let n = self.serial();
         let token = format!(
             "emu.{n}.{:016x}{:016x}",
-            mix(n ^ self.now.rotate_left(32)),
-            mix(n.wrapping_add(fnv(resource) ^ fnv(client_id)))
+            splitmix64(n ^ self.now.rotate_left(32)),
+            splitmix64(n.wrapping_add(fnv(resource) ^ fnv(client_id)))
         );
         self.st.issued.insert(
             token.clone(),
@@ -657,14 +659,6 @@ impl Ctx<'_> {
             "Bearer authorization=\"https://login.microsoftonline.com/emulator\", resource=\"https://vault.azure.net\"",
         )
     }
-}
-
-/// SplitMix64 finaliser.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// FNV-1a over a string.

@@ -1,7 +1,9 @@
-//! Per-source token endpoints (§4 of `azure-mi-protocol.md`): validation, identity selection and
-//! the success/error body shapes of IMDS, App Service 2019, App Service 2017 / Azure ML, Cloud
-//! Shell, Azure Arc, Service Fabric and the Entra endpoint used by workload identity.
+//! Per-source token endpoints, each speaking its own source's wire protocol: validation,
+//! identity selection and the success/error body shapes of IMDS, App Service 2019, App Service
+//! 2017 / Azure ML, Cloud Shell, Azure Arc, Service Fabric and the Entra endpoint used by
+//! workload identity.
 
+use azmi::proto::splitmix64;
 use serde_json::{Value, json};
 
 use super::ArcTamper;
@@ -87,7 +89,10 @@ impl Source {
         }
     }
 
-    /// An error response in this source's own body shape (§7.1).
+    /// An error response in this source's own body shape: OAuth style (`error`,
+    /// `error_description`) for IMDS, Cloud Shell and Arc, `statusCode`/`message` for App
+    /// Service, a nested `error` object for Service Fabric, and Entra's OAuth body (with
+    /// `error_codes` and a correlation id) for workload identity.
     pub(crate) fn error(self, ctx: &mut Ctx<'_>, status: u16, message: &str) -> Response {
         match self {
             Source::Imds | Source::CloudShell | Source::Arc => {
@@ -341,8 +346,8 @@ fn arc_challenge(ctx: &mut Ctx<'_>) -> Response {
     let n = ctx.serial();
     let secret = format!(
         "{:016x}{:016x}",
-        super::mix(n ^ ctx.now),
-        super::mix(!n ^ ctx.now.rotate_left(17))
+        splitmix64(n ^ ctx.now),
+        splitmix64(!n ^ ctx.now.rotate_left(17))
     );
     let dir = ctx.config().arc_key_dir.clone();
     let name = format!("emulator-{n}.key");

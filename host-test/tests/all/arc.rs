@@ -1,4 +1,6 @@
-//! Azure Arc key-file rules (§9.3, CVE-2024-35255 class) through the real component: every
+//! Azure Arc key-file rules through the real component (the challenge names a file the client
+//! reads and sends as a credential, so only a `.key` file of at most 4096 bytes directly in the
+//! agent's key directory is accepted, or a hostile endpoint could exfiltrate any file): every
 //! bad challenge is a typed error, exactly one challenge round trip, no key bytes in messages.
 
 use crate::util::*;
@@ -181,15 +183,10 @@ async fn arc_detected_by_the_agent_binary_uses_the_default_endpoint() {
         ..Config::default()
     };
     let emulator = azmi_host_test::emulator::Emulator::new(config);
-    let mut authorities = azmi_host_test::Allowlist::default();
-    authorities.allow("http://127.0.0.1:40342");
     let mut guest = host()
         .instantiate(azmi_host_test::GuestConfig {
             env: Vec::new(),
-            egress: azmi_host_test::Egress::Emulator {
-                emulator: emulator.clone(),
-                authorities,
-            },
+            egress: azmi_host_test::Egress::emulator(&emulator, "http://127.0.0.1:40342"),
             preopens: vec![
                 (agent.0.clone(), "/opt/azcmagent/bin".into()),
                 (keys.0.clone(), "/var/opt/azcmagent/tokens".into()),

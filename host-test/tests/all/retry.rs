@@ -126,7 +126,7 @@ async fn throttled_answer_is_remembered_for_its_retry_after() {
 }
 
 /// The no-managed-identity answer with `probe: true`: IMDS base on a closed loopback port
-/// (through `AZURE_POD_IDENTITY_AUTHORITY_HOST`, which §14 rule 23 does not probe, so this
+/// (through `AZURE_POD_IDENTITY_AUTHORITY_HOST`; the probe is skipped when it is set, so this
 /// is the fail-fast path of a refused connection), real network egress, the call timed.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_managed_identity_answers_unavailable_fast() {

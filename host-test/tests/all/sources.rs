@@ -1,5 +1,7 @@
 //! Every source × every selector through the real component: the exact request(s) and the
-//! identity of the token, or a typed refusal before anything is sent (issue 4, §5).
+//! identity of the token, or a typed refusal before anything is sent when a source cannot
+//! select that identity (each source names its selector parameters differently, and some
+//! support none).
 
 use crate::util::*;
 use azmi_host_test::emulator::{Config, Identity, Request};

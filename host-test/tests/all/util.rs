@@ -2,9 +2,7 @@
 
 use azmi_host_test::bindings::ErrorInfo;
 use azmi_host_test::emulator::{Config, Emulator, Request};
-use azmi_host_test::{
-    AccessToken, Allowlist, Egress, Guest, GuestConfig, Host, IdentitySelector, TokenError,
-};
+use azmi_host_test::{AccessToken, Egress, Guest, GuestConfig, Host, IdentitySelector, TokenError};
 use std::sync::OnceLock;
 
 /// Where tests pretend the emulator lives (served in memory, never a socket).
@@ -80,8 +78,6 @@ pub async fn rig_full(
     preopens: Vec<(std::path::PathBuf, String)>,
 ) -> Rig {
     let emulator = Emulator::new(config);
-    let mut authorities = Allowlist::default();
-    authorities.allow(EMU);
     let env = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -89,10 +85,7 @@ pub async fn rig_full(
     let guest = host()
         .instantiate(GuestConfig {
             env,
-            egress: Egress::Emulator {
-                emulator: emulator.clone(),
-                authorities,
-            },
+            egress: Egress::emulator(&emulator, EMU),
             preopens,
             tokio_clock: true,
         })
