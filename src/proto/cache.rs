@@ -49,7 +49,7 @@ pub(super) const REFRESH_RETRY_MS: u64 = 30_000;
 /// The cache key: (source, selector kind, selector value, resource after `/.default`
 /// stripping) — not the resource the service echoes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey {
+pub(crate) struct CacheKey {
     /// The source that issued the token.
     pub source: Source,
     /// Selector kind.

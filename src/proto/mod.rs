@@ -36,7 +36,6 @@ mod tests;
 
 pub use acquisition::{Acquisition, Action, Outcome, Poll};
 pub use arc::ARC_KEY_DIR;
-pub use cache::CacheKey;
 pub use credential::{Cached, ManagedIdentity, Start, TokenRequest};
 pub use detect::{DEFAULT_AUTHORITY_HOST, normalize_thumbprint};
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
@@ -48,7 +47,7 @@ pub use http::{
 };
 pub use selector::{IdentitySelector, SelectorKind};
 pub use source::Source;
-pub use splitmix::{SplitMix64, mix as splitmix64};
+pub use splitmix::mix as splitmix64;
 pub use time::UnixMillis;
 pub use token::AccessToken;
 pub use url::Endpoint;

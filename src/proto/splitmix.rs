@@ -10,16 +10,16 @@ const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Equal seeds give equal sequences, so tests can pin exact values. It is fast and well
 /// distributed, not cryptographic: use it for jitter and labels, never for secrets.
 #[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator whose state starts at `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// The next value; the first one is `mix(seed)`.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let state = self.0;
         self.0 = state.wrapping_add(GAMMA);
         mix(state)

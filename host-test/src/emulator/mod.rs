@@ -1,3 +1,5 @@
+// About 670 lines: the emulator's shared state (identities, issued tokens, faults, the request
+// log) and its one dispatcher; each source's wire protocol is in `sources.rs`.
 //! An Azure managed-identity emulator for tests and the `azmi emulator` command.
 //!
 //! [`Emulator::handle`] answers one [`Request`] synchronously; [`Emulator::serve`] puts the same

@@ -1,3 +1,5 @@
+// About 600 lines: eight token endpoints, each with its own validation and body shapes, side
+// by side so their differences read at a glance.
 //! Per-source token endpoints, each speaking its own source's wire protocol: validation,
 //! identity selection and the success/error body shapes of IMDS, App Service 2019, App Service
 //! 2017 / Azure ML, Cloud Shell, Azure Arc, Service Fabric and the Entra endpoint used by

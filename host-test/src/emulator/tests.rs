@@ -1,3 +1,4 @@
+// About 1000 lines: one test per emulator behaviour the host tests rely on.
 //! Unit tests for the emulator: per-source behaviour, faults, expiry formats, the request log and
 //! one real loopback round trip.
 #![allow(

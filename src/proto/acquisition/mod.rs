@@ -232,7 +232,7 @@ impl Acquisition {
     }
 
     /// The cache key the result will be stored under.
-    pub fn key(&self) -> &CacheKey {
+    pub(crate) fn key(&self) -> &CacheKey {
         &self.key
     }
 

@@ -547,6 +547,11 @@ impl Scenario {
         random_for(self.runs, self.seed)
     }
 
+    /// [`ManagedIdentity::check`] for this scenario's environment, facts, scope and selector.
+    pub(super) fn check(&self) -> Result<(), Error> {
+        ManagedIdentity::check(&self.snapshot(), self.facts, &self.scope, &self.selector)
+    }
+
     /// Calls [`ManagedIdentity::start`] directly (for tests that step an [`Acquisition`]).
     pub(super) fn start(&mut self) -> Result<Start, Error> {
         self.start_with(&Call::default())

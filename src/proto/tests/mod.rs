@@ -10,6 +10,7 @@ mod azure_ml;
 mod cache;
 mod cloud_shell;
 mod detect;
+mod driver;
 mod imds;
 mod probe;
 mod redaction;
