@@ -23,6 +23,7 @@ mod retry;
 mod scope;
 mod secret;
 mod selector;
+mod shared;
 mod source;
 mod spec;
 mod splitmix;
@@ -36,7 +37,7 @@ mod tests;
 
 pub use acquisition::{Acquisition, Action, Outcome, Poll};
 pub use arc::ARC_KEY_DIR;
-pub use credential::{Cached, ManagedIdentity, Start, TokenRequest};
+pub use credential::{Cached, ManagedIdentity, SharedSlot, Start, TokenRequest};
 pub use detect::{DEFAULT_AUTHORITY_HOST, normalize_thumbprint};
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
 pub use error::{Error, ErrorClass, ErrorKind};
@@ -46,6 +47,10 @@ pub use http::{
     TransportError, TransportErrorKind,
 };
 pub use selector::{IdentitySelector, SelectorKind};
+pub use shared::{
+    FOLLOW_POLL_MS, LEASE_MS, Shared, decode_entry, encode_entry, encode_lease, lease_key,
+    lease_until, read_entry,
+};
 pub use source::Source;
 pub use splitmix::mix as splitmix64;
 pub use time::UnixMillis;

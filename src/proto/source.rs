@@ -83,6 +83,18 @@ pub enum Source {
     WorkloadIdentity,
 }
 
+/// Every source, in detection order.
+const ALL: [Source; 8] = [
+    Source::ServiceFabric,
+    Source::AppService,
+    Source::AzureMl,
+    Source::AppService2017,
+    Source::CloudShell,
+    Source::AzureArc,
+    Source::WorkloadIdentity,
+    Source::Imds,
+];
+
 impl Source {
     /// Human name, e.g. `App Service`.
     pub fn name(self) -> &'static str {
@@ -96,6 +108,11 @@ impl Source {
             Source::ServiceFabric => "Service Fabric",
             Source::WorkloadIdentity => "workload identity",
         }
+    }
+
+    /// The source whose [`Source::id`] is `id`.
+    pub fn from_id(id: &str) -> Option<Self> {
+        ALL.into_iter().find(|s| s.id() == id)
     }
 
     /// Stable machine name (CLI JSON, logs), e.g. `app_service`.

@@ -86,6 +86,23 @@ impl AccessToken {
         }
     }
 
+    /// A token exactly as stored (shared cache entries, already validated).
+    pub(crate) fn from_parts(
+        token: String,
+        expires_on: u64,
+        refresh_on: u64,
+        usable_until: u64,
+        source: Source,
+    ) -> Self {
+        Self {
+            token,
+            expires_on,
+            refresh_on,
+            usable_until,
+            source,
+        }
+    }
+
     /// The bearer token. Treat it as a secret.
     pub fn secret(&self) -> &str {
         &self.token

@@ -79,6 +79,14 @@
 mod call;
 mod prepare;
 
+/// Where one call's token lives in a shared store.
+#[derive(Clone, Debug)]
+pub struct SharedSlot {
+    /// The entry's store key (its lease is [`crate::proto::lease_key`] of it).
+    pub key: String,
+    cache_key: CacheKey,
+}
+
 pub use call::{Cached, Start, TokenRequest};
 
 use crate::proto::acquisition::{Acquisition, AssertionRead, Options, Outcome, probe_request};
@@ -90,6 +98,7 @@ use crate::proto::request::{build_request, check_selector, request_id, workload_
 use crate::proto::retry::{DEFAULT_CALL_DEADLINE_MS, RETRY_AFTER_CAP_MS};
 use crate::proto::scope::resource_from_scope;
 use crate::proto::selector::IdentitySelector;
+use crate::proto::shared::{KeyParts, shared_key};
 use crate::proto::source::Source;
 use crate::proto::time::UnixMillis;
 use crate::proto::token::AccessToken;
@@ -292,6 +301,44 @@ impl ManagedIdentity {
         let endpoint_variable = plan.detection.endpoint_variable;
         let acquisition = Acquisition::new(key, selector.clone(), http, endpoint_variable, options);
         Ok(Start::Fetch(Box::new(acquisition)))
+    }
+
+    /// Where a call's token lives in a shared store (the core's `shared` module), decided like
+    /// [`ManagedIdentity::check`]: the same refusals, nothing sent, nothing changed.
+    pub fn share(
+        env: &EnvSnapshot,
+        facts: HostFacts,
+        request: &TokenRequest<'_>,
+    ) -> Result<SharedSlot, Error> {
+        let (scope, selector) = (request.scope, request.selector);
+        let plan = Self::plan(env, facts, scope, selector)?;
+        let resource = &scope[..plan.resource_len];
+        let http = build_request(&plan.detection, env, selector, resource, "")?;
+        let path = http.path_and_query.split('?').next().unwrap_or_default();
+        let endpoint = format!("{}://{}{path}", http.scheme.as_str(), http.authority);
+        let kind = selector.kind();
+        let key = shared_key(&KeyParts {
+            source: plan.detection.source,
+            selector_kind: kind.describe(),
+            selector_value: selector.value(),
+            resource,
+            endpoint: &endpoint,
+        });
+        Ok(SharedSlot {
+            key,
+            cache_key: CacheKey {
+                source: plan.detection.source,
+                kind,
+                id: selector.value().to_string(),
+                resource: resource.to_string(),
+            },
+        })
+    }
+
+    /// Keeps `token`, read from the shared store at `now`, in this instance's cache too.
+    pub fn adopt(&mut self, now: UnixMillis, slot: &SharedSlot, token: AccessToken) {
+        self.last_source = Some(slot.cache_key.source);
+        self.cache.insert(now, slot.cache_key.clone(), token);
     }
 
     /// Absorbs a finished fetch (`now` = when it finished) and returns what the caller gets:

@@ -587,6 +587,41 @@ impl Scenario {
     /// [`Scenario::run`] with options.
     #[track_caller]
     pub(super) fn run_with(&mut self, call: &Call) -> Run {
+        self.run_by(call, |identity, request, io| {
+            drive::get_token(identity, request, io, AccessToken::clone)
+        })
+    }
+
+    /// [`Scenario::run`] through [`drive::get_token_shared`] with `store`; the warnings it
+    /// gave are appended to `warnings`.
+    #[track_caller]
+    pub(super) fn run_shared<S: drive::SharedStore>(
+        &mut self,
+        store: &mut Option<S>,
+        warnings: &mut Vec<String>,
+    ) -> Run {
+        self.run_by(&Call::default(), |identity, request, io| {
+            drive::get_token_shared(
+                identity,
+                request,
+                io,
+                store,
+                |w| warnings.push(w.to_string()),
+                AccessToken::clone,
+            )
+        })
+    }
+
+    #[track_caller]
+    fn run_by(
+        &mut self,
+        call: &Call,
+        get: impl FnOnce(
+            &mut ManagedIdentity,
+            &TokenRequest<'_>,
+            &mut FakeIo,
+        ) -> Result<AccessToken, Error>,
+    ) -> Run {
         let started_at = self.clock;
         let mut io = FakeIo::new(
             self.clock,
@@ -598,7 +633,7 @@ impl Scenario {
         io.facts = self.facts;
         (io.runs, io.seed) = (self.runs, self.seed);
         let request = call.request(&self.scope, &self.selector);
-        let result = drive::get_token(&mut self.identity, &request, &mut io, AccessToken::clone);
+        let result = get(&mut self.identity, &request, &mut io);
         self.clock = io.clock;
         self.runs = io.runs;
         assert!(

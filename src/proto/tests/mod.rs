@@ -19,4 +19,5 @@ mod retry;
 mod scopes;
 mod selectors;
 mod service_fabric;
+mod shared_cache;
 mod workload_identity;

@@ -18,6 +18,10 @@
 //!                    Done(outcome) ─► finish ─────────────────► token or error
 //! ```
 
+mod shared;
+
+pub use shared::{SharedStore, StoreError, get_token_shared};
+
 use crate::proto::{
     AccessToken, Acquisition, Action, Cached, EnvSnapshot, Error, FileError, FileRead, HostFacts,
     HttpRequest, HttpResponse, ManagedIdentity, Outcome, Poll, Start, TokenRequest, TransportError,
