@@ -5,6 +5,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # The component is built exactly as host-test/build.rs builds it, so the two share artifacts.
 component_dir := "target/component"
 component_wasm := component_dir / "wasm32-wasip2/component/azmi.wasm"
+shared_wasm := "target/component-shared/wasm32-wasip2/component/azmi.wasm"
 
 # Show the recipes.
 default:
@@ -50,6 +51,7 @@ check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip2 --features component -- -D warnings
+    cargo clippy -p azmi --target wasm32-wasip2 --features shared-cache -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip1 --features proxy-wasm -- -D warnings
     @just doc
     RUSTDOCFLAGS="{{doc_flags}}" cargo doc --quiet -p azmi --no-deps --document-private-items \
@@ -66,10 +68,12 @@ doc *args:
 unit:
     cargo test -p azmi --lib
 
-# Build the shipped component (profile `component`) and print its size (goal: at most 150 KB).
+# Build the components (profile `component`) and print their sizes (goal: at most 150 KB).
 component:
     CARGO_TARGET_DIR={{component_dir}} cargo build --quiet --profile component -p azmi --target wasm32-wasip2 --features component
+    CARGO_TARGET_DIR=target/component-shared cargo build --quiet --profile component -p azmi --target wasm32-wasip2 --features shared-cache
     @echo "component: {{component_wasm}} $(wc -c < {{component_wasm}}) bytes"
+    @echo "component (shared cache): {{shared_wasm}} $(wc -c < {{shared_wasm}}) bytes"
 
 # Host tests: the real component in wasmtime against the Rust emulator, and the azmi CLI.
 host:

@@ -1,5 +1,5 @@
-//! Builds the azmi component (`wasm32-wasip2`, profile `component`) so the host and the `azmi` binary can
-//! embed it. It uses its own target directory: the outer cargo holds the lock on `target/`,
+//! Builds the azmi components (`wasm32-wasip2`, profile `component`: `azmi.wasm` and the
+//! shared-cache build) so the host and the `azmi` binary can embed them. It uses its own target directory: the outer cargo holds the lock on `target/`,
 //! and sharing it would deadlock.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
@@ -12,13 +12,30 @@ fn main() {
     for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let target_dir = root.join("target").join("component");
+    // The shipped component, and the `managed-identity-shared` build (token cache shared
+    // through wasi:keyvalue). Each has its own target directory so their artifacts differ.
+    for (features, dir, variable) in [
+        ("component", "component", "AZMI_COMPONENT_PATH"),
+        (
+            "shared-cache",
+            "component-shared",
+            "AZMI_SHARED_COMPONENT_PATH",
+        ),
+    ] {
+        let wasm = build_component(&root, features, dir);
+        println!("cargo:rustc-env={variable}={}", wasm.display());
+    }
+}
+
+/// Builds `-p azmi --features <features>` for wasm32-wasip2 into `target/<dir>`.
+fn build_component(root: &std::path::Path, features: &str, dir: &str) -> PathBuf {
+    let target_dir = root.join("target").join(dir);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args(["build", "--quiet", "--profile", "component", "-p", "azmi"])
-        .args(["--target", "wasm32-wasip2", "--features", "component"])
+        .args(["--target", "wasm32-wasip2", "--features", features])
         .env("CARGO_TARGET_DIR", &target_dir);
     // The outer build's flags and wrappers (clippy, coverage) must not leak into the guest.
     for var in [
@@ -42,5 +59,5 @@ fn main() {
         .join("component")
         .join("azmi.wasm");
     assert!(wasm.exists(), "{} was not produced", wasm.display());
-    println!("cargo:rustc-env=AZMI_COMPONENT_PATH={}", wasm.display());
+    wasm
 }

@@ -295,6 +295,7 @@ async fn demo() -> anyhow::Result<i32> {
             egress: Egress::emulator(&emulator, DEMO_AUTHORITY),
             preopens: Vec::new(),
             tokio_clock: false,
+            keyvalue: None,
         })
         .await?;
     let result = guest

@@ -5,6 +5,7 @@ use crate::bindings::{
     AccessToken, Error, IdentitySelector, ManagedIdentity, ManagedIdentityPre, TokenRequest,
 };
 use crate::egress::{Egress, Hooks, Refused};
+use crate::keyvalue::{KeyValue, KeyValueView};
 use azmi::proto::is_managed_identity_variable;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The azmi component, built by `build.rs` (profile `component`, `wasm32-wasip2`).
 pub const COMPONENT: &[u8] = include_bytes!(env!("AZMI_COMPONENT_PATH"));
+/// The shared-cache build (`managed-identity-shared`: tokens shared through wasi:keyvalue).
+pub const SHARED_COMPONENT: &[u8] = include_bytes!(env!("AZMI_SHARED_COMPONENT_PATH"));
 
 /// Read-only directories the guest may see at the same path, when they exist: Arc's key
 /// directory (where the agent writes the challenge key) and the Arc agent's directory (its
@@ -40,6 +43,8 @@ pub struct GuestConfig {
     /// paused runs the guest's retry back-off in virtual time (wasmtime-wasi already sleeps
     /// on tokio timers).
     pub tokio_clock: bool,
+    /// The key-value store behind the `azmi-tokens` bucket (shared-cache component), if any.
+    pub keyvalue: Option<KeyValue>,
 }
 
 impl GuestConfig {
@@ -64,6 +69,7 @@ impl GuestConfig {
             egress,
             preopens,
             tokio_clock: false,
+            keyvalue: None,
         }
     }
 }
@@ -82,6 +88,11 @@ impl Host {
         Self::from_bytes(COMPONENT)
     }
 
+    /// Compiles the embedded shared-cache component.
+    pub fn shared() -> wasmtime::Result<Self> {
+        Self::from_bytes(SHARED_COMPONENT)
+    }
+
     /// Compiles `wasm` (a component exporting `azmi:identity/credential`).
     ///
     /// The engine has `concurrency_support` off: azmi is a WASI 0.2 component (no
@@ -96,6 +107,10 @@ impl Host {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::keyvalue::add_to_linker(&mut linker, |state: &mut GuestState| KeyValueView {
+            store: state.keyvalue.as_ref(),
+            table: &mut state.table,
+        })?;
         let pre = ManagedIdentityPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Self { pre })
     }
@@ -123,7 +138,8 @@ impl Host {
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadOnly)?;
         }
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let state = GuestState::new(wasi.build(), Hooks::new(config.egress, refused.clone()));
+        let mut state = GuestState::new(wasi.build(), Hooks::new(config.egress, refused.clone()));
+        state.keyvalue = config.keyvalue;
         let mut store = Store::new(self.engine(), state);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         Ok(Guest {
@@ -178,6 +194,8 @@ pub struct GuestState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: Hooks,
+    /// The store behind `wasi:keyvalue`, if this guest gets one.
+    pub keyvalue: Option<KeyValue>,
 }
 
 impl GuestState {
@@ -188,6 +206,7 @@ impl GuestState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
+            keyvalue: None,
         }
     }
 }

@@ -8,8 +8,10 @@ pub mod cli;
 pub mod egress;
 pub mod emulator;
 pub mod host;
+pub mod keyvalue;
 pub mod serve;
 
 pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source, TokenRequest};
 pub use egress::{Allowlist, Egress};
-pub use host::{COMPONENT, Guest, GuestConfig, Host};
+pub use host::{COMPONENT, Guest, GuestConfig, Host, SHARED_COMPONENT};
+pub use keyvalue::KeyValue;

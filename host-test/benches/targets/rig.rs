@@ -63,6 +63,7 @@ pub fn guest_config(emulator: &Emulator) -> GuestConfig {
         egress: egress(emulator),
         preopens: Vec::new(),
         tokio_clock: false,
+        keyvalue: None,
     }
 }
 

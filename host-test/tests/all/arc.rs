@@ -192,6 +192,7 @@ async fn arc_detected_by_the_agent_binary_uses_the_default_endpoint() {
                 (keys.0.clone(), "/var/opt/azcmagent/tokens".into()),
             ],
             tokio_clock: false,
+            keyvalue: None,
         })
         .await
         .unwrap();

@@ -8,5 +8,6 @@ mod cli;
 mod component;
 mod imds;
 mod retry;
+mod shared_cache;
 mod sources;
 mod util;

@@ -88,6 +88,7 @@ pub async fn rig_full(
             egress: Egress::emulator(&emulator, EMU),
             preopens,
             tokio_clock: true,
+            keyvalue: None,
         })
         .await
         .expect("instantiating the component");

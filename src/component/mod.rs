@@ -1,7 +1,7 @@
 //! The WASI 0.2 component: exports `azmi:identity/credential`, keeps the cache in the
 //! instance, and maps core values to and from WIT.
 
-use crate::drive::{self, Io};
+use crate::drive::Io;
 use crate::proto::{
     self, EnvSnapshot, ErrorClass, FileError, FileRead, HostFacts, HttpRequest, HttpResponse,
     IdentitySelector, ManagedIdentity, Source, TokenRequest, TransportError, UnixMillis,
@@ -12,8 +12,12 @@ use bindings::azmi::identity::types as wit;
 use bindings::exports::azmi::identity::credential::Guest;
 use std::cell::RefCell;
 
+#[cfg(feature = "shared-cache")]
+mod shared;
+
 #[allow(unsafe_code, missing_docs)]
 mod bindings {
+    #[cfg(not(feature = "shared-cache"))]
     wit_bindgen::generate!({
         path: "wit",
         world: "managed-identity",
@@ -29,6 +33,28 @@ mod bindings {
             "wasi:random/random@0.2.12": wasi::random::random,
             "wasi:filesystem/types@0.2.12": wasi::filesystem::types,
             "wasi:filesystem/preopens@0.2.12": wasi::filesystem::preopens,
+        },
+    });
+
+    #[cfg(feature = "shared-cache")]
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "managed-identity-shared",
+        with: {
+            "wasi:http/types@0.2.12": ::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": ::wasi::http::outgoing_handler,
+            "wasi:io/error@0.2.12": ::wasi::io::error,
+            "wasi:io/poll@0.2.12": ::wasi::io::poll,
+            "wasi:io/streams@0.2.12": ::wasi::io::streams,
+            "wasi:cli/environment@0.2.12": ::wasi::cli::environment,
+            "wasi:clocks/wall-clock@0.2.12": ::wasi::clocks::wall_clock,
+            "wasi:clocks/monotonic-clock@0.2.12": ::wasi::clocks::monotonic_clock,
+            "wasi:random/random@0.2.12": ::wasi::random::random,
+            "wasi:filesystem/types@0.2.12": ::wasi::filesystem::types,
+            "wasi:filesystem/preopens@0.2.12": ::wasi::filesystem::preopens,
+            "wasi:cli/stderr@0.2.12": ::wasi::cli::stderr,
+            "wasi:keyvalue/store@0.2.0-draft2": generate,
+            "wasi:keyvalue/atomics@0.2.0-draft2": generate,
         },
     });
 
@@ -88,7 +114,10 @@ fn get_token(
     credential: &mut ManagedIdentity,
     request: &TokenRequest<'_>,
 ) -> Result<wit::AccessToken, proto::Error> {
-    drive::get_token(credential, request, &mut WasiIo, to_wit_token)
+    #[cfg(feature = "shared-cache")]
+    return shared::get_token(credential, request, &mut WasiIo, to_wit_token);
+    #[cfg(not(feature = "shared-cache"))]
+    crate::drive::get_token(credential, request, &mut WasiIo, to_wit_token)
 }
 
 /// The component's host: wasi:http, wasi:clocks, wasi:filesystem, wasi:random and the
