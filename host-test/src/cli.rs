@@ -9,7 +9,9 @@ pub use json::{error_json, print_result, token_json};
 use crate::bindings::{IdentitySelector, TokenRequest};
 use crate::egress::Egress;
 use crate::emulator::{Config, Emulator, TestCertificate};
+use crate::file_store::FileStore;
 use crate::host::{GuestConfig, Host};
+use crate::keyvalue::KeyValue;
 use crate::serve::{ServeConfig, Server};
 use azmi::proto::is_managed_identity_variable;
 use clap::{Args, Parser, Subcommand};
@@ -93,6 +95,10 @@ struct TokenArgs {
     /// milliseconds (for credential chains).
     #[arg(long)]
     probe: bool,
+    /// Do not use the per-user token cache ($XDG_CACHE_HOME/azmi or ~/.cache/azmi, private to
+    /// you), which lets consecutive runs share one token.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -186,7 +192,15 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
         config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
     }
-    let host = Host::new()?;
+    let cache = (!args.no_cache)
+        .then(FileStore::default_dir)
+        .flatten()
+        .map(|dir| KeyValue::files(FileStore::new(dir)));
+    let host = match cache {
+        Some(_) => Host::shared()?,
+        None => Host::new()?,
+    };
+    config.keyvalue = cache.clone();
     let mut guest = host.instantiate(config).await?;
     let request = TokenRequest {
         scope: args.scope.clone(),
@@ -203,6 +217,9 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
         if let Err(e) = print_result(&result) {
             exit = if exit == 0 { e } else { exit };
         }
+    }
+    for why in cache.iter().flat_map(KeyValue::take_refused) {
+        eprintln!("azmi: ignored a token cache file: {why}");
     }
     Ok(exit)
 }

@@ -1,11 +1,15 @@
+// About 360 lines: the wasi:keyvalue host (buckets, compare-and-swap) and the store behind it
+// (memory or files) in one place, because every host call maps onto one store operation.
 //! `wasi:keyvalue` (draft 2: buckets and compare-and-swap) for the guests, backed by one
 //! in-memory store that every instance of a [`crate::Host`] shares — the store behind the
 //! shared-cache component's `azmi-tokens` bucket.
 //!
-//! A [`KeyValue`] is cheap to clone; clones share the data. Tests can break it
+//! A [`KeyValue`] is cheap to clone; clones share the data. The `azmi` CLI keeps it in files
+//! instead ([`crate::file_store`]). Tests can break it
 //! ([`KeyValue::fail_with`]) or withhold the bucket ([`KeyValue::without_buckets`]) to check
 //! that the component degrades to its own cache. Values are secrets: nothing here logs them.
 
+use crate::file_store::FileStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Resource, ResourceTable};
@@ -29,10 +33,15 @@ pub const BUCKET: &str = "azmi-tokens";
 
 type Data = HashMap<String, HashMap<String, Vec<u8>>>;
 
-/// An in-memory key-value store shared by clones.
+/// A key-value store shared by clones: in memory, or the CLI's per-user files
+/// ([`KeyValue::files`]).
 #[derive(Clone, Default)]
 pub struct KeyValue {
     data: Arc<Mutex<Data>>,
+    /// Keep the values in these files instead of in memory.
+    files: Option<FileStore>,
+    /// Why files were refused (not private to the user), for the host to report.
+    refused: Arc<Mutex<Vec<String>>>,
     /// Every operation fails with this text.
     failure: Arc<Mutex<Option<String>>>,
     /// `open` answers "no such store".
@@ -43,6 +52,20 @@ impl KeyValue {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store kept in `files` (the `azmi` CLI's per-user cache).
+    pub fn files(files: FileStore) -> Self {
+        Self {
+            files: Some(files),
+            ..Self::default()
+        }
+    }
+
+    /// Files refused since the last call (owned by someone else, or not private), to warn
+    /// about; they were treated as absent.
+    pub fn take_refused(&self) -> Vec<String> {
+        std::mem::take(&mut *self.refused.lock().unwrap())
     }
 
     /// A store whose every operation fails with `why` (a broken backend).
@@ -86,6 +109,76 @@ impl KeyValue {
             Some(why) => Err(store::Error::Other(why)),
             None => Ok(()),
         }
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, store::Error> {
+        self.check()?;
+        match &self.files {
+            Some(files) => {
+                let mut refused = Vec::new();
+                let value = files
+                    .get(bucket, key, &mut refused)
+                    .map_err(store::Error::Other);
+                self.refused.lock().unwrap().extend(refused);
+                value
+            }
+            None => Ok(self.value(bucket, key)),
+        }
+    }
+
+    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), store::Error> {
+        self.check()?;
+        match &self.files {
+            Some(files) => files.set(bucket, key, value).map_err(store::Error::Other),
+            None => {
+                self.put(bucket, key, value);
+                Ok(())
+            }
+        }
+    }
+
+    fn delete(&self, bucket: &str, key: &str) -> Result<(), store::Error> {
+        self.check()?;
+        match &self.files {
+            Some(files) => files.delete(bucket, key).map_err(store::Error::Other),
+            None => {
+                if let Some(b) = self.data.lock().unwrap().get_mut(bucket) {
+                    b.remove(key);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn list(&self, bucket: &str) -> Result<Vec<String>, store::Error> {
+        self.check()?;
+        match &self.files {
+            Some(files) => files.keys(bucket).map_err(store::Error::Other),
+            None => Ok(self.keys(bucket)),
+        }
+    }
+
+    /// Writes `value` if `key` still holds `expected`; `Ok(false)` when it changed.
+    fn compare_and_set(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, store::Error> {
+        self.check()?;
+        if let Some(files) = &self.files {
+            return files
+                .compare_and_set(bucket, key, expected, value)
+                .map_err(store::Error::Other);
+        }
+        let mut data = self.data.lock().unwrap();
+        let bucket = data.entry(bucket.to_string()).or_default();
+        if bucket.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        bucket.insert(key.to_string(), value.to_vec());
+        Ok(true)
     }
 }
 
@@ -156,26 +249,22 @@ impl store::Host for KeyValueView<'_> {
 impl store::HostBucket for KeyValueView<'_> {
     fn get(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<Option<Vec<u8>>> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| kv.value(&name, &key)))
+        Ok(kv.get(&name, &key))
     }
 
     fn set(&mut self, bucket: Resource<BucketHandle>, key: String, value: Vec<u8>) -> Answer<()> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| kv.put(&name, &key, &value)))
+        Ok(kv.set(&name, &key, &value))
     }
 
     fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<()> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| {
-            if let Some(b) = kv.data.lock().unwrap().get_mut(&name) {
-                b.remove(&key);
-            }
-        }))
+        Ok(kv.delete(&name, &key))
     }
 
     fn exists(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<bool> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| kv.value(&name, &key).is_some()))
+        Ok(kv.get(&name, &key).map(|v| v.is_some()))
     }
 
     fn list_keys(
@@ -184,10 +273,9 @@ impl store::HostBucket for KeyValueView<'_> {
         _cursor: Option<String>,
     ) -> Answer<store::KeyResponse> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| store::KeyResponse {
-            keys: kv.keys(&name),
-            cursor: None,
-        }))
+        Ok(kv
+            .list(&name)
+            .map(|keys| store::KeyResponse { keys, cursor: None }))
     }
 
     fn drop(&mut self, bucket: Resource<BucketHandle>) -> wasmtime::Result<()> {
@@ -204,18 +292,22 @@ impl atomics::Host for KeyValueView<'_> {
         delta: i64,
     ) -> Answer<i64> {
         let (name, kv) = self.bucket(&bucket)?;
-        if let Err(e) = kv.check() {
-            return Ok(Err(e));
+        loop {
+            let current = match kv.get(&name, &key) {
+                Ok(value) => value,
+                Err(e) => return Ok(Err(e)),
+            };
+            let number = current
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
+                .unwrap_or(0);
+            let next = number.wrapping_add(delta);
+            match kv.compare_and_set(&name, &key, current.as_deref(), next.to_string().as_bytes()) {
+                Ok(true) => return Ok(Ok(next)),
+                Ok(false) => continue,
+                Err(e) => return Ok(Err(e)),
+            }
         }
-        let mut data = kv.data.lock().unwrap();
-        let slot = data.entry(name).or_default().entry(key).or_default();
-        let current = std::str::from_utf8(slot)
-            .ok()
-            .and_then(|t| t.parse::<i64>().ok())
-            .unwrap_or(0);
-        let next = current.wrapping_add(delta);
-        *slot = next.to_string().into_bytes();
-        Ok(Ok(next))
     }
 
     fn swap(
@@ -224,29 +316,34 @@ impl atomics::Host for KeyValueView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let handle = self.table.delete(cas)?;
-        if let Err(e) = handle.store.check() {
-            return Ok(Err(atomics::CasError::StoreError(e)));
+        let swapped = handle.store.compare_and_set(
+            &handle.bucket,
+            &handle.key,
+            handle.read.as_deref(),
+            &value,
+        );
+        match swapped {
+            Ok(true) => Ok(Ok(())),
+            Ok(false) => {
+                let read = match handle.store.get(&handle.bucket, &handle.key) {
+                    Ok(read) => read,
+                    Err(e) => return Ok(Err(atomics::CasError::StoreError(e))),
+                };
+                let again = self.table.push(CasHandle { read, ..handle })?;
+                Ok(Err(atomics::CasError::CasFailed(again)))
+            }
+            Err(e) => Ok(Err(atomics::CasError::StoreError(e))),
         }
-        let mut data = handle.store.data.lock().unwrap();
-        let bucket = data.entry(handle.bucket.clone()).or_default();
-        if bucket.get(&handle.key) != handle.read.as_ref() {
-            let read = bucket.get(&handle.key).cloned();
-            drop(data);
-            let again = self.table.push(CasHandle { read, ..handle })?;
-            return Ok(Err(atomics::CasError::CasFailed(again)));
-        }
-        bucket.insert(handle.key.clone(), value);
-        Ok(Ok(()))
     }
 }
 
 impl atomics::HostCas for KeyValueView<'_> {
     fn new(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<Resource<CasHandle>> {
         let (name, kv) = self.bucket(&bucket)?;
-        if let Err(e) = kv.check() {
-            return Ok(Err(e));
-        }
-        let read = kv.value(&name, &key);
+        let read = match kv.get(&name, &key) {
+            Ok(read) => read,
+            Err(e) => return Ok(Err(e)),
+        };
         let handle = CasHandle {
             bucket: name,
             key,

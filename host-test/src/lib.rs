@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod cli;
 pub mod egress;
 pub mod emulator;
+pub mod file_store;
 pub mod host;
 pub mod keyvalue;
 pub mod serve;

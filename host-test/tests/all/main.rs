@@ -5,6 +5,7 @@
 mod app_service;
 mod arc;
 mod cli;
+mod cli_cache;
 mod component;
 mod imds;
 mod retry;
