@@ -167,3 +167,34 @@ async fn the_plain_component_ignores_the_store() {
     );
     assert!(kv.keys(BUCKET).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_due_refresh_goes_through_the_store_once() {
+    let emulator = Emulator::new(Config {
+        token_lifetime_secs: 7_200,
+        ..Config::default()
+    });
+    let kv = KeyValue::new();
+    // Instances whose clocks all follow the test's (paused) clock.
+    let mut a = instance(&emulator, Some(kv.clone())).await;
+    let mut b = instance(&emulator, Some(kv.clone())).await;
+    let mut c = instance(&emulator, Some(kv.clone())).await;
+    let old = token(&mut a).await;
+    // Past half-life: the refresh is due everywhere. `b` finds it due in the store, takes the
+    // lease and refreshes for everyone; `a` (its own copy due) and `c` read the new token.
+    tokio::time::advance(Duration::from_secs(3_601)).await;
+    let new = token(&mut b).await;
+    assert_ne!(new, old, "refreshed");
+    assert_eq!(emulator.token_requests(), 2);
+    assert_eq!(
+        token(&mut a).await,
+        new,
+        "the first instance reads the refreshed token"
+    );
+    assert_eq!(token(&mut c).await, new);
+    assert_eq!(
+        emulator.token_requests(),
+        2,
+        "one refresh for every instance"
+    );
+}
