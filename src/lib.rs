@@ -1,8 +1,10 @@
 //! azmi: Azure managed-identity tokens for WebAssembly.
 //!
-//! [`proto`] is the sans-IO core; [`drive`] the blocking loop over it. With the `component`
-//! feature the crate builds the WASI 0.2 component (`wasm32-wasip2`) exporting
-//! `azmi:identity/credential`; with `proxy-wasm`, the Envoy filter (`wasm32-wasip1`).
+//! [`proto`] is the sans-IO core; [`drive`] the one loop over it (blocking, with or without a
+//! shared store, and non-blocking for callback hosts). With the `component` feature the crate
+//! builds the WASI 0.2 component (`wasm32-wasip2`) exporting `azmi:identity/credential`; with
+//! `shared-cache`, the same component sharing its tokens through `wasi:keyvalue`; with
+//! `proxy-wasm`, the Envoy filter (`wasm32-wasip1`).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
