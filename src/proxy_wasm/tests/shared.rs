@@ -394,3 +394,24 @@ fn a_swap_on_an_absent_key_creates_it_and_only_one_conditional_swap_wins() {
     assert!(decode_entry(PLACEHOLDER).is_none());
     assert!(crate::proto::lease_until(Some(PLACEHOLDER), T0).is_none());
 }
+
+#[test]
+fn a_store_that_fails_while_following_wakes_the_root_to_fetch_alone() {
+    let mem = Mem::default();
+    mem.put(
+        &lease_key(&key()),
+        &encode_lease(T0.plus_millis(LEASE_MS), 99),
+    );
+    let mut w = Worker::new(&mem);
+    w.root.on_request(T0, 1, &mut w.store);
+    w.root.on_tick(T0, &mut w.calls, &mut w.store);
+    assert_eq!(w.root.next_tick_ms(T0), Some(FOLLOW_POLL_MS), "following");
+    mem.0.borrow_mut().broken = true;
+    let step = w.root.on_request(T0.plus_millis(5), 2, &mut w.store);
+    assert_eq!((step.verdict, step.wake), (Verdict::Pause, true));
+    let effects = w
+        .root
+        .on_tick(T0.plus_millis(6), &mut w.calls, &mut w.store);
+    assert_eq!(w.calls.sent.len(), 1);
+    assert_eq!(effects.log.len(), 1, "{:?}", effects.log);
+}
