@@ -1,4 +1,4 @@
-// About 400 lines: one test per shared-store rule, each driving two or three workers step by
+// About 420 lines: one test per shared-store rule, each driving two or three workers step by
 // step on virtual time (the steps are the point of the test).
 //! Workers (root contexts) sharing one store with Envoy's shared-data rules: one token
 //! request for all, a worker that finds another's lease waits and sends nothing, a dead lease
