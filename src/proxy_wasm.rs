@@ -27,12 +27,27 @@
 //!   wake-up. An idle filter costs nothing. A request that finds the token past its
 //!   `refresh_on` still gets it and wakes the root, which refreshes in the background; a
 //!   failed refresh keeps the token until it expires.
+//! * **One token request per machine, not per worker.** Envoy runs one VM per worker
+//!   thread (`--concurrency`), so each worker has its own root context and cache. The roots
+//!   share the token through proxy-wasm *shared data* (per `vm_id`, seen by every worker of
+//!   the Envoy process), with the core's shared-cache format and rules
+//!   ([`crate::drive::get_token_shared`]): a root without a token reads the store; a fresh
+//!   entry is served at once; otherwise one root takes the entry's lease (compare-and-swap)
+//!   and fetches, and the others keep their requests paused and read the store again every
+//!   [`crate::proto::FOLLOW_POLL_MS`] until the entry appears or the lease ends
+//!   ([`crate::proto::LEASE_MS`]). Refreshes go the same way: one worker refreshes while the
+//!   others keep serving the current token. If the store ever fails, that worker logs one
+//!   warning and keeps its own cache. `"shared_cache": false` in the configuration turns the
+//!   sharing off (each worker then fetches its own token). Shared data is private to the
+//!   Envoy process, and only wasm modules with the same `vm_id` can read the entry (the
+//!   token); give the filter a `vm_id` of its own.
 //! * proxy-wasm has no file access: Azure Arc and workload identity are refused with a clear
 //!   error, logged when the filter starts and returned to every request.
 //! * proxy-wasm has no random source: the request id is derived from the time and a counter
 //!   ([`token_root::seed`]); it only labels requests.
 //!
-//! The decisions live in host-call-free modules ([`config`], [`token_root`], [`call`]) that
+//! The decisions live in host-call-free modules ([`config`], [`token_root`], [`call`],
+//! [`store`]) that
 //! are unit-tested natively; `root` and `stream` only perform them. No host `Status` is
 //! unwrapped here (the proxy-wasm SDK itself panics on statuses it does not expect).
 #![allow(
@@ -42,6 +57,7 @@
 
 pub mod call;
 pub mod config;
+pub mod store;
 pub mod token_root;
 pub mod verdict;
 

@@ -20,7 +20,7 @@
 
 mod shared;
 
-pub use shared::{SharedStore, StoreError, get_token_shared};
+pub use shared::{FAILED_REFRESH_HOLD_MS, SharedStore, StoreError, get_token_shared};
 
 use crate::proto::{
     AccessToken, Acquisition, Action, Cached, EnvSnapshot, Error, FileError, FileRead, HostFacts,

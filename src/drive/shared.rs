@@ -31,7 +31,7 @@ use crate::proto::{
 
 /// After a proactive refresh failed, the lease is kept this long so that the other instances
 /// keep serving the still-usable token instead of each trying again (the in-instance rule).
-const FAILED_REFRESH_HOLD_MS: u64 = 30_000;
+pub const FAILED_REFRESH_HOLD_MS: u64 = 30_000;
 
 /// A key-value store shared by the instances (wasi:keyvalue, proxy-wasm shared data, Redis,
 /// files). Values are secrets: implementations never log them.

@@ -56,6 +56,14 @@ pub struct FilterConfig {
     /// source's connect, first-byte and between-bytes timeouts.
     #[serde(default)]
     pub timeout_ms: Option<u32>,
+    /// Share the token with the other worker threads through proxy-wasm shared data, so that
+    /// one worker fetches for all (the default); `false`: each worker fetches its own.
+    #[serde(default = "default_shared_cache")]
+    pub shared_cache: bool,
+}
+
+fn default_shared_cache() -> bool {
+    true
 }
 
 fn default_header() -> String {
@@ -125,19 +133,22 @@ mod tests {
         assert_eq!(config.fail_mode, FailMode::Deny);
         assert_eq!(config.selector(), IdentitySelector::SystemAssigned);
         assert_eq!(config.timeout_ms, None);
+        assert!(config.shared_cache, "workers share the token by default");
     }
 
     #[test]
     fn full_config_parses() {
         let config = FilterConfig::parse(
             br#"{"scope": "https://storage.azure.com/.default", "identity": {"client_id": "c1"},
-                 "header": "x-ms-token", "cluster": "mi", "fail_mode": "allow", "timeout_ms": 5000}"#,
+                 "header": "x-ms-token", "cluster": "mi", "fail_mode": "allow", "timeout_ms": 5000,
+                 "shared_cache": false}"#,
         )
         .unwrap();
         assert_eq!(config.selector(), IdentitySelector::ClientId("c1".into()));
         assert_eq!(config.header, "x-ms-token");
         assert_eq!(config.fail_mode, FailMode::Allow);
         assert_eq!(config.timeout_ms, Some(5000));
+        assert!(!config.shared_cache);
         let by_resource = FilterConfig::parse(
             br#"{"scope": "s", "cluster": "c", "identity": {"resource_id": "/subscriptions/x"}}"#,
         )

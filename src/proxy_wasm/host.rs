@@ -1,6 +1,7 @@
 //! The host calls the filter makes, each returning or logging its `Status` instead of
 //! unwrapping it.
 
+use super::store::{CasStore, SharedData};
 use super::token_root::{Level, LocalReply, TokenRoot, Verdict};
 use crate::proto::UnixMillis;
 use ::proxy_wasm::hostcalls;
@@ -48,6 +49,33 @@ impl Shared {
         if self.tick.get() != ms {
             set_tick_period(ms.unwrap_or(0));
             self.tick.set(ms);
+        }
+    }
+}
+
+/// Envoy's shared data (per `vm_id`, seen by every worker's VM) as the root's store.
+pub(super) fn shared_store() -> CasStore<EnvoyData> {
+    CasStore(EnvoyData)
+}
+
+/// `get_shared_data` / `set_shared_data`. Failures are reported by status only: values are
+/// secrets and never logged.
+pub(super) struct EnvoyData;
+
+impl SharedData for EnvoyData {
+    fn get(&mut self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), String> {
+        match hostcalls::get_shared_data(key) {
+            Ok(found) => Ok(found),
+            Err(Status::NotFound) => Ok((None, None)),
+            Err(status) => Err(format!("get_shared_data failed: {status:?}")),
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<bool, String> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(true),
+            Err(Status::CasMismatch) => Ok(false),
+            Err(status) => Err(format!("set_shared_data failed: {status:?}")),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::call::{CallAnswer, call_result};
 use super::config::FilterConfig;
-use super::host::{Shared, apply, host_now, log, log_lines};
+use super::host::{Shared, apply, host_now, log, log_lines, shared_store};
 use super::stream::AuthStream;
 use super::token_root::{Dispatch, Effects, TokenRoot};
 use crate::proto::{
@@ -79,6 +79,7 @@ impl Context for AuthRoot {
             call,
             result,
             &mut Envoy { cluster: &cluster },
+            &mut shared_store(),
         );
         let next = shared.root.borrow().next_tick_ms(now);
         shared.schedule(next);
@@ -150,10 +151,11 @@ impl RootContext for AuthRoot {
         };
         let now = shared.now();
         let cluster = shared.root.borrow().config().cluster.clone();
-        let effects = shared
-            .root
-            .borrow_mut()
-            .on_tick(now, &mut Envoy { cluster: &cluster });
+        let effects = shared.root.borrow_mut().on_tick(
+            now,
+            &mut Envoy { cluster: &cluster },
+            &mut shared_store(),
+        );
         let next = shared.root.borrow().next_tick_ms(now);
         shared.schedule_from_tick(next);
         self.perform(&shared, effects);

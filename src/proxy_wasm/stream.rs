@@ -1,6 +1,6 @@
 //! The per-request (HTTP) context: takes the cached token, or pauses until the root has one.
 
-use super::host::{Shared, apply, log, send_reply};
+use super::host::{Shared, apply, log, send_reply, shared_store};
 use super::token_root::{LocalReply, Verdict};
 use ::proxy_wasm::traits::{Context, HttpContext};
 use ::proxy_wasm::types::{Action, LogLevel};
@@ -41,7 +41,10 @@ impl HttpContext for AuthStream {
             return Action::Pause;
         };
         let now = shared.now();
-        let step = shared.root.borrow_mut().on_request(now, self.id);
+        let step = shared
+            .root
+            .borrow_mut()
+            .on_request(now, self.id, &mut shared_store());
         if step.wake {
             shared.schedule(Some(1));
         }

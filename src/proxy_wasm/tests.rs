@@ -1,8 +1,12 @@
-// About 370 lines: one test per filter decision, on one scripted dispatcher.
-//! The filter's decisions on virtual time, with a scripted `Dispatch` (the real Envoy run is
-//! host-test/tests/envoy.rs).
+// About 430 lines: one test per filter decision, on one scripted dispatcher and store.
+//! The filter's decisions on virtual time, with a scripted `Dispatch` and a store of the
+//! root's own (the real Envoy run is host-test/tests/envoy/); workers sharing a store are in
+//! `tests/shared.rs`.
+
+mod shared;
 
 use super::config::FilterConfig;
+use super::store::CasStore;
 use super::token_root::{Dispatch, FAILURE_HOLD_MS, TokenRoot, Verdict, seed};
 use crate::proto::{
     EnvSnapshot, HttpRequest, HttpResponse, TransportError, TransportErrorKind, UnixMillis,
@@ -32,6 +36,11 @@ impl Dispatch for Calls {
         self.timeouts.push(timeout_ms);
         Ok(u32::try_from(self.sent.len()).unwrap())
     }
+}
+
+/// A store only this root uses: it behaves as without one.
+fn own_store() -> CasStore<shared::Mem> {
+    CasStore(shared::Mem::default())
 }
 
 fn root(config: &str, env: &[(&str, &str)]) -> TokenRoot {
@@ -83,19 +92,20 @@ fn reply(verdict: &Verdict) -> Value {
 
 #[test]
 fn paused_requests_share_one_token_request_and_resume_in_order() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    let first = root.on_request(T0, 10);
+    let first = root.on_request(T0, 10, &mut mem);
     assert_eq!(first.verdict, Verdict::Pause);
     assert!(first.wake, "the first waiting request wakes the root");
     for id in 11..20 {
-        let step = root.on_request(T0, id);
+        let step = root.on_request(T0, id, &mut mem);
         assert_eq!(step.verdict, Verdict::Pause);
         assert!(!step.wake, "one wake-up is enough");
     }
     assert!(root.is_waiting(15));
     assert_eq!(root.next_tick_ms(T0), Some(1));
-    assert!(root.on_tick(T0, &mut calls).resume.is_empty());
+    assert!(root.on_tick(T0, &mut calls, &mut mem).resume.is_empty());
     assert_eq!(
         calls.sent.len(),
         1,
@@ -110,11 +120,17 @@ fn paused_requests_share_one_token_request_and_resume_in_order() {
     assert_eq!(sent.header("Metadata"), Some("true"));
     assert!(root.next_tick_ms(T0).is_some(), "the deadline is ticked");
     // Another request while the fetch is in flight: waits, no new wake-up, no new request.
-    let late = root.on_request(T0, 20);
+    let late = root.on_request(T0, 20, &mut mem);
     assert_eq!((late.verdict, late.wake), (Verdict::Pause, false));
 
     let now = T0.plus_millis(5);
-    let effects = root.on_response(now, 1, Ok(token_response("tok-1", now, 86_399)), &mut calls);
+    let effects = root.on_response(
+        now,
+        1,
+        Ok(token_response("tok-1", now, 86_399)),
+        &mut calls,
+        &mut mem,
+    );
     let ids: Vec<u32> = effects.resume.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, (10..=20).collect::<Vec<_>>());
     for (_, verdict) in &effects.resume {
@@ -124,7 +140,7 @@ fn paused_requests_share_one_token_request_and_resume_in_order() {
     assert!(!root.is_waiting(15));
     assert_eq!(root.next_tick_ms(now), None, "idle: no ticks");
 
-    let cached = root.on_request(now.plus_millis(1), 21);
+    let cached = root.on_request(now.plus_millis(1), 21, &mut mem);
     assert_eq!(bearer(&cached.verdict), "Bearer tok-1");
     assert!(!cached.wake);
     assert_eq!(calls.sent.len(), 1);
@@ -132,24 +148,32 @@ fn paused_requests_share_one_token_request_and_resume_in_order() {
 
 #[test]
 fn a_gone_stream_is_not_resumed() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
-    root.on_request(T0, 2);
+    root.on_request(T0, 1, &mut mem);
+    root.on_request(T0, 2, &mut mem);
     root.on_stream_done(1);
-    root.on_tick(T0, &mut calls);
-    let effects = root.on_response(T0, 1, Ok(token_response("t", T0, 86_399)), &mut calls);
+    root.on_tick(T0, &mut calls, &mut mem);
+    let effects = root.on_response(
+        T0,
+        1,
+        Ok(token_response("t", T0, 86_399)),
+        &mut calls,
+        &mut mem,
+    );
     assert_eq!(effects.resume.len(), 1);
     assert_eq!(effects.resume[0].0, 2);
 }
 
 #[test]
 fn a_refused_token_request_answers_every_paused_request_then_holds_down() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
-    root.on_request(T0, 2);
-    root.on_tick(T0, &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    root.on_request(T0, 2, &mut mem);
+    root.on_tick(T0, &mut calls, &mut mem);
     let refused = HttpResponse {
         status: 400,
         headers: vec![],
@@ -157,7 +181,7 @@ fn a_refused_token_request_answers_every_paused_request_then_holds_down() {
             .to_string()
             .into_bytes(),
     };
-    let effects = root.on_response(T0, 1, Ok(refused), &mut calls);
+    let effects = root.on_response(T0, 1, Ok(refused), &mut calls, &mut mem);
     assert_eq!(effects.resume.len(), 2);
     for (_, verdict) in &effects.resume {
         let body = reply(verdict);
@@ -167,24 +191,25 @@ fn a_refused_token_request_answers_every_paused_request_then_holds_down() {
         assert_eq!(body["code"], "invalid_resource");
     }
     // Within the hold-down: the same answer at once, nothing sent.
-    let held = root.on_request(T0.plus_millis(FAILURE_HOLD_MS - 1), 3);
+    let held = root.on_request(T0.plus_millis(FAILURE_HOLD_MS - 1), 3, &mut mem);
     assert_eq!(reply(&held.verdict)["code"], "invalid_resource");
     assert!(!held.wake);
     // After it: a new fetch.
-    let after = root.on_request(T0.plus_millis(FAILURE_HOLD_MS), 4);
+    let after = root.on_request(T0.plus_millis(FAILURE_HOLD_MS), 4, &mut mem);
     assert_eq!((after.verdict, after.wake), (Verdict::Pause, true));
     assert_eq!(calls.sent.len(), 1);
 }
 
 #[test]
 fn a_missing_cluster_fails_the_paused_requests_at_once() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls {
         refuse: true,
         ..Calls::default()
     };
-    root.on_request(T0, 1);
-    let effects = root.on_tick(T0, &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    let effects = root.on_tick(T0, &mut calls, &mut mem);
     assert_eq!(effects.resume.len(), 1);
     let body = reply(&effects.resume[0].1);
     assert_eq!(body["error"], "credential_unavailable");
@@ -199,6 +224,7 @@ fn a_missing_cluster_fails_the_paused_requests_at_once() {
 
 #[test]
 fn fail_mode_allow_forwards_without_a_token() {
+    let mut mem = own_store();
     let mut root = root(
         r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds", "fail_mode": "allow"}"#,
         &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", IMDS)],
@@ -207,13 +233,14 @@ fn fail_mode_allow_forwards_without_a_token() {
         refuse: true,
         ..Calls::default()
     };
-    root.on_request(T0, 1);
-    let effects = root.on_tick(T0, &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    let effects = root.on_tick(T0, &mut calls, &mut mem);
     assert_eq!(effects.resume, vec![(1, Verdict::ForwardUnauthenticated)]);
 }
 
 #[test]
 fn sources_that_need_files_are_refused_up_front() {
+    let mut mem = own_store();
     let arc = [
         (
             "IDENTITY_ENDPOINT",
@@ -227,13 +254,13 @@ fn sources_that_need_files_are_refused_up_front() {
     );
     let refused = root.refused().expect("Azure Arc is refused");
     assert!(refused.message().contains("file"), "{}", refused.message());
-    let step = root.on_request(T0, 1);
+    let step = root.on_request(T0, 1, &mut mem);
     assert!(!step.wake);
     let body = reply(&step.verdict);
     assert_eq!(body["error"], "credential_unavailable");
     assert_eq!(body["source"], "azure_arc");
     let mut calls = Calls::default();
-    assert!(root.on_tick(T0, &mut calls).resume.is_empty());
+    assert!(root.on_tick(T0, &mut calls, &mut mem).resume.is_empty());
     assert!(calls.sent.is_empty());
 
     let workload = [
@@ -247,6 +274,7 @@ fn sources_that_need_files_are_refused_up_front() {
 
 #[test]
 fn app_service_sends_its_secret_header_through_the_cluster() {
+    let mut mem = own_store();
     let mut root = root(
         r#"{"scope": "https://vault.azure.net/.default", "cluster": "mi", "identity": {"client_id": "c1"}, "timeout_ms": 700}"#,
         &[
@@ -255,8 +283,8 @@ fn app_service_sends_its_secret_header_through_the_cluster() {
         ],
     );
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
-    root.on_tick(T0, &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    root.on_tick(T0, &mut calls, &mut mem);
     let sent = &calls.sent[0];
     assert_eq!(sent.authority, "127.0.0.1:41741");
     assert_eq!(sent.header("X-IDENTITY-HEADER"), Some("secret-value"));
@@ -266,42 +294,65 @@ fn app_service_sends_its_secret_header_through_the_cluster() {
 
 #[test]
 fn a_due_refresh_keeps_serving_the_token_and_runs_in_the_background() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
-    root.on_tick(T0, &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    root.on_tick(T0, &mut calls, &mut mem);
     // Two hours: refreshed at half-life.
-    root.on_response(T0, 1, Ok(token_response("old", T0, 7_200)), &mut calls);
+    root.on_response(
+        T0,
+        1,
+        Ok(token_response("old", T0, 7_200)),
+        &mut calls,
+        &mut mem,
+    );
     let due = T0.plus_millis(3_601_000);
-    let step = root.on_request(due, 2);
+    let step = root.on_request(due, 2, &mut mem);
     assert_eq!(bearer(&step.verdict), "Bearer old");
     assert!(step.wake, "the refresh is the root's job");
-    root.on_tick(due, &mut calls);
+    root.on_tick(due, &mut calls, &mut mem);
     assert_eq!(calls.sent.len(), 2);
-    let during = root.on_request(due, 3);
+    let during = root.on_request(due, 3, &mut mem);
     assert_eq!(bearer(&during.verdict), "Bearer old");
     assert!(!during.wake);
-    let effects = root.on_response(due, 2, Ok(token_response("new", due, 7_200)), &mut calls);
+    let effects = root.on_response(
+        due,
+        2,
+        Ok(token_response("new", due, 7_200)),
+        &mut calls,
+        &mut mem,
+    );
     assert!(effects.resume.is_empty());
-    assert_eq!(bearer(&root.on_request(due, 4).verdict), "Bearer new");
+    assert_eq!(
+        bearer(&root.on_request(due, 4, &mut mem).verdict),
+        "Bearer new"
+    );
 }
 
 #[test]
 fn a_failed_refresh_keeps_the_current_token() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
-    root.on_tick(T0, &mut calls);
-    root.on_response(T0, 1, Ok(token_response("old", T0, 7_200)), &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    root.on_tick(T0, &mut calls, &mut mem);
+    root.on_response(
+        T0,
+        1,
+        Ok(token_response("old", T0, 7_200)),
+        &mut calls,
+        &mut mem,
+    );
     let due = T0.plus_millis(3_601_000);
-    root.on_request(due, 2);
-    root.on_tick(due, &mut calls);
+    root.on_request(due, 2, &mut mem);
+    root.on_tick(due, &mut calls, &mut mem);
     let refused = HttpResponse {
         status: 400,
         headers: vec![],
         body: br#"{"error":"invalid_request","error_description":"bad"}"#.to_vec(),
     };
-    let effects = root.on_response(due, 2, Ok(refused), &mut calls);
+    let effects = root.on_response(due, 2, Ok(refused), &mut calls, &mut mem);
     assert!(
         effects
             .log
@@ -310,20 +361,21 @@ fn a_failed_refresh_keeps_the_current_token() {
         "{:?}",
         effects.log
     );
-    let after = root.on_request(due.plus_millis(1), 3);
+    let after = root.on_request(due.plus_millis(1), 3, &mut mem);
     assert_eq!(bearer(&after.verdict), "Bearer old");
 }
 
 #[test]
 fn a_token_request_that_never_answers_ends_at_the_deadline() {
+    let mut mem = own_store();
     let mut root = root(
         r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds", "timeout_ms": 3000}"#,
         &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", IMDS)],
     );
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
+    root.on_request(T0, 1, &mut mem);
     let mut now = T0;
-    let mut effects = root.on_tick(now, &mut calls);
+    let mut effects = root.on_tick(now, &mut calls, &mut mem);
     for _ in 0..100 {
         if !effects.resume.is_empty() {
             break;
@@ -332,7 +384,7 @@ fn a_token_request_that_never_answers_ends_at_the_deadline() {
             .next_tick_ms(now)
             .expect("a fetch in flight keeps ticking");
         now = now.plus_millis(wait);
-        effects = root.on_tick(now, &mut calls);
+        effects = root.on_tick(now, &mut calls, &mut mem);
     }
     assert_eq!(effects.resume.len(), 1);
     assert!(now <= T0.plus_millis(3_000 + 1_000), "ended by {now:?}");
@@ -340,23 +392,31 @@ fn a_token_request_that_never_answers_ends_at_the_deadline() {
     assert!(body["message"].as_str().unwrap().contains("IMDS"), "{body}");
     // A late answer to the abandoned call is ignored.
     assert!(
-        root.on_response(now, 1, Ok(token_response("late", now, 86_399)), &mut calls)
-            .resume
-            .is_empty()
+        root.on_response(
+            now,
+            1,
+            Ok(token_response("late", now, 86_399)),
+            &mut calls,
+            &mut mem
+        )
+        .resume
+        .is_empty()
     );
 }
 
 #[test]
 fn debug_output_never_shows_the_token() {
+    let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1);
-    root.on_tick(T0, &mut calls);
+    root.on_request(T0, 1, &mut mem);
+    root.on_tick(T0, &mut calls, &mut mem);
     let effects = root.on_response(
         T0,
         1,
         Ok(token_response("s3cr3t-token", T0, 86_399)),
         &mut calls,
+        &mut mem,
     );
     let debug = format!("{effects:?} {root:?}");
     assert!(!debug.contains("s3cr3t-token"), "{debug}");

@@ -1,18 +1,20 @@
-// About 360 lines: the root context's whole state machine (one fetch, paused streams,
-// callbacks) in one place; the values it returns are in `verdict.rs`.
 //! The root context's state, without any host call: the credential, the one fetch in flight
-//! (driven by [`crate::drive::pump`]), the paused streams, and what to do with each when the
-//! fetch ends. The proxy-wasm glue (`root.rs`, `stream.rs`) performs what these methods
-//! return, so all of the filter's decisions are unit-tested natively. Caching, refresh timing,
+//! (driven by [`crate::drive::pump`], in `token_root/fetch.rs`), the paused streams, and what
+//! to do with each when the fetch ends; with the shared store, which worker fetches
+//! (`token_root/shared.rs`). The proxy-wasm glue (`root.rs`, `stream.rs`) performs what these
+//! methods return, so all of the filter's decisions are unit-tested natively. Caching, refresh timing,
 //! failure hold-down, deadlines and retries are the core's: this file only maps them onto
 //! streams.
 
+mod fetch;
+mod shared;
+
 use super::config::{FailMode, FilterConfig};
-use crate::drive::{self, Pumped};
+use crate::drive::SharedStore;
 use crate::proto::{
-    Acquisition, Cached, EnvSnapshot, Error, FileError, FileErrorKind, FileRead, HostFacts,
-    HttpRequest, HttpResponse, IdentitySelector, ManagedIdentity, Outcome, Start, TokenRequest,
-    TransportError, UnixMillis, splitmix64,
+    Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
+    IdentitySelector, ManagedIdentity, SharedSlot, TokenRequest, TransportError, UnixMillis,
+    splitmix64,
 };
 
 /// After a failed fetch, requests in this window get the same answer without a new token
@@ -52,6 +54,15 @@ pub struct TokenRoot {
     fetches: u64,
     /// Set when the environment cannot work at all (e.g. Azure Arc needs a file).
     refused: Option<Error>,
+    /// The token's place in the shared store; `None`: this root keeps its own cache
+    /// (`"shared_cache": false`, or the store failed).
+    slot: Option<SharedSlot>,
+    /// Another root holds the lease and requests wait: read the store again at this time.
+    follow: Option<UnixMillis>,
+    /// The lease this root holds (its holder id) while it fetches for every worker.
+    lease: Option<u64>,
+    /// Lines to log with the next effects (a store failure found by a request).
+    notes: Vec<(Level, String)>,
 }
 
 impl TokenRoot {
@@ -61,6 +72,12 @@ impl TokenRoot {
     pub fn new(config: FilterConfig, env: EnvSnapshot, _now: UnixMillis) -> Self {
         let selector = config.selector();
         let refused = ManagedIdentity::check(&env, host_facts(), &config.scope, &selector).err();
+        let slot = (config.shared_cache && refused.is_none())
+            .then(|| {
+                let request = TokenRequest::new(&config.scope, &selector);
+                ManagedIdentity::share(&env, host_facts(), &request).ok()
+            })
+            .flatten();
         Self {
             config,
             selector,
@@ -71,6 +88,10 @@ impl TokenRoot {
             wake_pending: false,
             fetches: 0,
             refused,
+            slot,
+            follow: None,
+            lease: None,
+            notes: Vec::new(),
         }
     }
 
@@ -84,12 +105,17 @@ impl TokenRoot {
         self.refused.as_ref()
     }
 
-    /// A new request (stream `context_id`) at `now`.
-    pub fn on_request(&mut self, now: UnixMillis, context_id: u32) -> RequestStep {
+    /// A new request (stream `context_id`) at `now`: the root's cache, else the shared store
+    /// (another worker's token), else pause.
+    pub fn on_request(
+        &mut self,
+        now: UnixMillis,
+        context_id: u32,
+        store: &mut impl SharedStore,
+    ) -> RequestStep {
         if let Some(error) = &self.refused {
             return self.step(self.failed(error), false);
         }
-        let idle = self.fetch.is_none();
         let verdict = match self
             .identity
             .cached(now, &self.config.scope, &self.selector)
@@ -100,13 +126,24 @@ impl TokenRoot {
             }
             // Served now; the refresh is the root's job.
             Ok(Cached::RefreshDue(token)) => Verdict::Forward(Bearer::new(token)),
-            Ok(Cached::Miss) => {
-                self.waiting.push(context_id);
-                Verdict::Pause
-            }
+            Ok(Cached::Miss) => match self.adopt_stored(now, store) {
+                // Fresh: the root resumes any requests still waiting.
+                Some((bearer, false)) => {
+                    let wake = !self.waiting.is_empty() && self.fetch.is_none() && self.ask_wake();
+                    return self.step(Verdict::Forward(bearer), wake);
+                }
+                // Refresh due: served, and the root refreshes through the store.
+                Some((bearer, true)) => Verdict::Forward(bearer),
+                None => {
+                    self.waiting.push(context_id);
+                    Verdict::Pause
+                }
+            },
             // A bad scope, or a failure the core still remembers.
             Err(error) => return self.step(self.failed(&error), false),
         };
+        // Read after the store: a store that failed just now stopped any following.
+        let idle = self.fetch.is_none() && self.follow.is_none();
         let wake = idle && self.ask_wake();
         self.step(verdict, wake)
     }
@@ -130,13 +167,30 @@ impl TokenRoot {
         self.waiting.retain(|&id| id != context_id);
     }
 
-    /// The root's tick at `now`: passes time to the fetch in flight, or starts the fetch (or
-    /// proactive refresh) that requests asked for.
-    pub fn on_tick(&mut self, now: UnixMillis, dispatch: &mut impl Dispatch) -> Effects {
+    /// The root's tick at `now`: passes time to the fetch in flight, or reads the shared store
+    /// again for a fetch another worker makes, or starts the fetch (or proactive refresh) that
+    /// requests asked for.
+    pub fn on_tick(
+        &mut self,
+        now: UnixMillis,
+        dispatch: &mut impl Dispatch,
+        store: &mut impl SharedStore,
+    ) -> Effects {
         self.wake_pending = false;
+        let effects = self.tick(now, dispatch, store);
+        self.with_notes(effects)
+    }
+
+    fn tick(
+        &mut self,
+        now: UnixMillis,
+        dispatch: &mut impl Dispatch,
+        store: &mut impl SharedStore,
+    ) -> Effects {
         if self.fetch.is_some() {
-            return self.pump(now, dispatch);
+            return self.pump(now, dispatch, store);
         }
+        self.follow = None;
         if self.refused.is_some() {
             return Effects::default();
         }
@@ -149,8 +203,8 @@ impl TokenRoot {
                 let token = token.clone();
                 self.resume_all(Verdict::Forward(Bearer::new(&token)))
             }
-            Ok(Cached::RefreshDue(_)) => self.start(now, dispatch),
-            Ok(Cached::Miss) if !self.waiting.is_empty() => self.start(now, dispatch),
+            Ok(Cached::RefreshDue(_)) => self.acquire(now, dispatch, store),
+            Ok(Cached::Miss) if !self.waiting.is_empty() => self.acquire(now, dispatch, store),
             Ok(Cached::Miss) => Effects::default(),
             Err(error) => {
                 let verdict = self.failed(&error);
@@ -166,6 +220,7 @@ impl TokenRoot {
         call: u32,
         result: Result<HttpResponse, TransportError>,
         dispatch: &mut impl Dispatch,
+        store: &mut impl SharedStore,
     ) -> Effects {
         let Some(fetch) = self.fetch.as_mut().filter(|f| f.call == Some(call)) else {
             // A call the fetch gave up on (deadline passed): nothing waits for it.
@@ -176,7 +231,8 @@ impl TokenRoot {
             Ok(response) => fetch.acquisition.handle_response(now, response),
             Err(error) => fetch.acquisition.handle_transport_error(now, error),
         }
-        self.pump(now, dispatch)
+        let effects = self.pump(now, dispatch, store);
+        self.with_notes(effects)
     }
 
     /// When the root wants its next tick, in milliseconds from `now`; `None`: no tick needed
@@ -185,110 +241,11 @@ impl TokenRoot {
         if self.wake_pending {
             return Some(1);
         }
-        let deadline = self.fetch.as_ref()?.acquisition.poll_timeout()?;
-        Some(now.millis_until(deadline).max(1))
-    }
-
-    /// Starts a fetch: the core decides whether it is a first fetch or a proactive refresh.
-    fn start(&mut self, now: UnixMillis, dispatch: &mut impl Dispatch) -> Effects {
-        self.fetches += 1;
-        let request = TokenRequest {
-            timeout_ms: self.config.timeout_ms.map(u64::from),
-            ..TokenRequest::new(&self.config.scope, &self.selector)
+        let at = match &self.fetch {
+            Some(fetch) => fetch.acquisition.poll_timeout()?,
+            None => self.follow?,
         };
-        let random = seed(now, self.fetches);
-        match self
-            .identity
-            .start(now, &request, &self.env, host_facts(), random)
-        {
-            Ok(Start::Fetch(acquisition)) => {
-                self.fetch = Some(Fetch {
-                    acquisition,
-                    call: None,
-                });
-                self.pump(now, dispatch)
-            }
-            Ok(Start::Cached(token)) => self.resume_all(Verdict::Forward(Bearer::new(&token))),
-            // Only this root starts fetches, and it has none in flight.
-            Ok(Start::Wait) => Effects::default(),
-            Err(error) => self.fetch_failed(error),
-        }
-    }
-
-    /// Advances the fetch with [`drive::pump`]; absorbs its outcome when it ends.
-    fn pump(&mut self, now: UnixMillis, dispatch: &mut impl Dispatch) -> Effects {
-        let Some(fetch) = self.fetch.as_mut() else {
-            return Effects::default();
-        };
-        let mut glue = Glue {
-            dispatch,
-            call: None,
-        };
-        match drive::pump(&mut fetch.acquisition, now, &mut glue) {
-            Pumped::Pending(_) => {
-                if glue.call.is_some() {
-                    fetch.call = glue.call;
-                }
-                Effects::default()
-            }
-            Pumped::Done(outcome) => {
-                self.fetch = None;
-                self.finish(now, *outcome)
-            }
-        }
-    }
-
-    fn finish(&mut self, now: UnixMillis, outcome: Outcome) -> Effects {
-        let refresh_failure = match outcome.result() {
-            Err(error) if outcome.is_refresh() => Some(error.message().to_string()),
-            _ => None,
-        };
-        match self.identity.finish(now, outcome) {
-            Ok(token) => {
-                let line = match refresh_failure {
-                    Some(why) => (
-                        Level::Warn,
-                        format!(
-                            "proactive refresh for {} failed; the current token stays in use until it expires: {why}",
-                            self.config.scope
-                        ),
-                    ),
-                    None => (
-                        Level::Info,
-                        format!(
-                            "token for {} from {} (expires_on {}, refresh_on {})",
-                            self.config.scope,
-                            token.source(),
-                            token.expires_on(),
-                            token.refresh_on()
-                        ),
-                    ),
-                };
-                let mut effects = self.resume_all(Verdict::Forward(Bearer::new(&token)));
-                effects.log.push(line);
-                effects
-            }
-            Err(error) => self.fetch_failed(error),
-        }
-    }
-
-    fn fetch_failed(&mut self, error: Error) -> Effects {
-        let line = (
-            Level::Warn,
-            format!(
-                "no token for {}; {} paused request(s) {}: {}",
-                self.config.scope,
-                self.waiting.len(),
-                match self.config.fail_mode {
-                    FailMode::Deny => "get a 503",
-                    FailMode::Allow => "go on without a token (fail_mode allow)",
-                },
-                error.message()
-            ),
-        );
-        let mut effects = self.resume_all(self.failed(&error));
-        effects.log.push(line);
-        effects
+        Some(now.millis_until(at).max(1))
     }
 
     /// Resumes every paused stream with `verdict`, in arrival order.
@@ -310,29 +267,6 @@ impl TokenRoot {
             FailMode::Deny => Verdict::Reply(LocalReply::from_error(error)),
             FailMode::Allow => Verdict::ForwardUnauthenticated,
         }
-    }
-}
-
-/// [`drive::Dispatch`] over the glue's [`Dispatch`], keeping the call id of what it sent.
-struct Glue<'a, D> {
-    dispatch: &'a mut D,
-    call: Option<u32>,
-}
-
-impl<D: Dispatch> drive::Dispatch for Glue<'_, D> {
-    fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<(), TransportError> {
-        let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
-        self.call = Some(self.dispatch.dispatch(request, timeout)?);
-        Ok(())
-    }
-
-    /// Cannot happen (`no_file_access` refuses the sources that read files), but answered
-    /// rather than stalled.
-    fn read_file(&mut self, _read: &FileRead) -> Result<Vec<u8>, FileError> {
-        Err(FileError {
-            kind: FileErrorKind::NoAccess,
-            detail: "proxy-wasm has no file access".into(),
-        })
     }
 }
 

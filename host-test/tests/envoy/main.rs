@@ -1,3 +1,5 @@
+// About 500 lines: one test per Envoy behaviour, each reading as a scenario; the rig, the client
+// and the multi-worker tests are in rig.rs, client.rs and workers.rs.
 //! The Envoy auth filter (examples/envoy-filter) in a real Envoy 1.40, against the emulator
 //! on loopback ports: the emulator is both the managed-identity endpoint (Envoy cluster
 //! `imds`) and the upstream (`/echo` answers with the `authorization` header it got).
@@ -8,6 +10,7 @@
 
 mod client;
 mod rig;
+mod workers;
 
 use azmi_host_test::emulator::{Config, Emulator, Fault};
 use client::{Connection, Reply, request};
@@ -109,7 +112,7 @@ async fn every_request_through_the_filter_carries_the_token_of_one_token_request
         &[("upstream", port), ("imds", port)],
         &filter_wasm(),
     );
-    let envoy = Envoy::start(&yaml).await;
+    let envoy = Envoy::start(&yaml, 1).await;
     let addr = envoy.listener("with_filter");
     assert_eq!(
         emulator.token_requests(),
@@ -258,7 +261,7 @@ async fn without_a_token_clients_get_a_503_json_and_the_upstream_sees_nothing() 
         &[("upstream", port), ("imds", port), ("closed", closed)],
         &filter_wasm(),
     );
-    let envoy = Envoy::start(&yaml).await;
+    let envoy = Envoy::start(&yaml, 1).await;
 
     // The token endpoint answers 500 (retried by the core until the 2 s timeout_ms).
     emulator.push_fault(Fault::Status {
@@ -408,7 +411,7 @@ async fn app_service_variables_reach_the_filter_and_select_a_user_assigned_ident
         &[("upstream", port), ("imds", port)],
         &filter_wasm(),
     );
-    let envoy = Envoy::start(&yaml).await;
+    let envoy = Envoy::start(&yaml, 1).await;
     let reply = request(
         envoy.listener("app_service"),
         "GET",
@@ -462,7 +465,7 @@ async fn a_client_that_leaves_while_paused_does_not_disturb_the_others() {
         &[("upstream", port), ("imds", port)],
         &filter_wasm(),
     );
-    let envoy = Envoy::start(&yaml).await;
+    let envoy = Envoy::start(&yaml, 1).await;
     let addr = envoy.listener("with_filter");
     // The token endpoint takes 500 ms: the first client gives up after 50 ms.
     emulator.push_fault(Fault::Delay {

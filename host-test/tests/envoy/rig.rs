@@ -131,9 +131,10 @@ impl Drop for Envoy {
 }
 
 impl Envoy {
-    /// Writes `yaml`, starts Envoy with one worker thread (so one filter VM per listener, and
-    /// one token cache) and waits until its admin `/ready` says LIVE.
-    pub async fn start(yaml: &str) -> Envoy {
+    /// Writes `yaml`, starts Envoy with `concurrency` worker threads (one filter VM, root
+    /// context and token cache per worker and listener) and waits until its admin `/ready`
+    /// says LIVE.
+    pub async fn start(yaml: &str, concurrency: usize) -> Envoy {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -145,7 +146,8 @@ impl Envoy {
         let child = Command::new(envoy_binary())
             .arg("-c")
             .arg(dir.join("envoy.yaml"))
-            .args(["--concurrency", "1", "--disable-hot-restart"])
+            .args(["--concurrency", &concurrency.to_string()])
+            .arg("--disable-hot-restart")
             .args(["--log-level", "warn", "--component-log-level", "wasm:info"])
             .arg("--admin-address-path")
             .arg(&admin_path)

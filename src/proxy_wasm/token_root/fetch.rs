@@ -1,0 +1,166 @@
+//! The fetch of [`TokenRoot`]: started by the core, driven by [`drive::pump`] through the
+//! glue's [`Dispatch`], absorbed when it ends (and, when this root fetched for every worker,
+//! written to the shared store).
+
+use super::{Bearer, Dispatch, Effects, Fetch, Level, TokenRoot, Verdict, host_facts, seed};
+use crate::drive::{self, Pumped, SharedStore};
+use crate::proto::{
+    Error, FileError, FileErrorKind, FileRead, HttpRequest, Outcome, Start, TokenRequest,
+    TransportError, UnixMillis,
+};
+use crate::proxy_wasm::config::FailMode;
+
+impl TokenRoot {
+    /// Starts a fetch: the core decides whether it is a first fetch or a proactive refresh.
+    /// A lease this root took is released when no fetch starts.
+    pub(super) fn start(
+        &mut self,
+        now: UnixMillis,
+        dispatch: &mut impl Dispatch,
+        store: &mut impl SharedStore,
+    ) -> Effects {
+        self.fetches += 1;
+        let request = TokenRequest {
+            timeout_ms: self.config.timeout_ms.map(u64::from),
+            ..TokenRequest::new(&self.config.scope, &self.selector)
+        };
+        let random = seed(now, self.fetches);
+        let effects = match self
+            .identity
+            .start(now, &request, &self.env, host_facts(), random)
+        {
+            Ok(Start::Fetch(acquisition)) => {
+                self.fetch = Some(Fetch {
+                    acquisition,
+                    call: None,
+                });
+                return self.pump(now, dispatch, store);
+            }
+            Ok(Start::Cached(token)) => self.resume_all(Verdict::Forward(Bearer::new(&token))),
+            // Only this root starts fetches, and it has none in flight.
+            Ok(Start::Wait) => Effects::default(),
+            Err(error) => self.fetch_failed(error),
+        };
+        self.end_lease(now, store, None, false);
+        effects
+    }
+
+    /// Advances the fetch with [`drive::pump`]; absorbs its outcome when it ends.
+    pub(super) fn pump(
+        &mut self,
+        now: UnixMillis,
+        dispatch: &mut impl Dispatch,
+        store: &mut impl SharedStore,
+    ) -> Effects {
+        let Some(fetch) = self.fetch.as_mut() else {
+            return Effects::default();
+        };
+        let mut glue = Glue {
+            dispatch,
+            call: None,
+        };
+        match drive::pump(&mut fetch.acquisition, now, &mut glue) {
+            Pumped::Pending(_) => {
+                if glue.call.is_some() {
+                    fetch.call = glue.call;
+                }
+                Effects::default()
+            }
+            Pumped::Done(outcome) => {
+                self.fetch = None;
+                self.finish(now, *outcome, store)
+            }
+        }
+    }
+
+    /// Absorbs the fetch's outcome; when this root fetched for every worker, writes the new
+    /// token to the store and releases the lease (or, after a failed refresh that keeps the
+    /// current token, holds the lease so the others keep it too).
+    fn finish(
+        &mut self,
+        now: UnixMillis,
+        outcome: Outcome,
+        store: &mut impl SharedStore,
+    ) -> Effects {
+        let refresh_failure = match outcome.result() {
+            Err(error) if outcome.is_refresh() => Some(error.message().to_string()),
+            _ => None,
+        };
+        match self.identity.finish(now, outcome) {
+            Ok(token) => {
+                match refresh_failure {
+                    Some(_) => self.end_lease(now, store, None, true),
+                    None => self.end_lease(now, store, Some(&token), false),
+                }
+                let line = match refresh_failure {
+                    Some(why) => (
+                        Level::Warn,
+                        format!(
+                            "proactive refresh for {} failed; the current token stays in use until it expires: {why}",
+                            self.config.scope
+                        ),
+                    ),
+                    None => (
+                        Level::Info,
+                        format!(
+                            "token for {} from {} (expires_on {}, refresh_on {})",
+                            self.config.scope,
+                            token.source(),
+                            token.expires_on(),
+                            token.refresh_on()
+                        ),
+                    ),
+                };
+                let mut effects = self.resume_all(Verdict::Forward(Bearer::new(&token)));
+                effects.log.push(line);
+                effects
+            }
+            Err(error) => {
+                self.end_lease(now, store, None, false);
+                self.fetch_failed(error)
+            }
+        }
+    }
+
+    fn fetch_failed(&mut self, error: Error) -> Effects {
+        let line = (
+            Level::Warn,
+            format!(
+                "no token for {}; {} paused request(s) {}: {}",
+                self.config.scope,
+                self.waiting.len(),
+                match self.config.fail_mode {
+                    FailMode::Deny => "get a 503",
+                    FailMode::Allow => "go on without a token (fail_mode allow)",
+                },
+                error.message()
+            ),
+        );
+        let mut effects = self.resume_all(self.failed(&error));
+        effects.log.push(line);
+        effects
+    }
+}
+
+/// [`drive::Dispatch`] over the glue's [`Dispatch`], keeping the call id of what it sent.
+struct Glue<'a, D> {
+    dispatch: &'a mut D,
+    call: Option<u32>,
+}
+
+impl<D: Dispatch> drive::Dispatch for Glue<'_, D> {
+    fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<(), TransportError> {
+        let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
+        self.call = Some(self.dispatch.dispatch(request, timeout)?);
+        Ok(())
+    }
+
+    /// Cannot happen (`no_file_access` refuses the sources that read files), but answered
+    /// rather than stalled.
+    fn read_file(&mut self, _read: &FileRead) -> Result<Vec<u8>, FileError> {
+        Err(FileError {
+            kind: FileErrorKind::NoAccess,
+            detail: "proxy-wasm has no file access".into(),
+        })
+    }
+}
