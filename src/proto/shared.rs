@@ -16,8 +16,9 @@
 //!   this build does not know, times out of order, or a token with characters an HTTP header
 //!   cannot carry is treated as absent and overwritten by the next fetch.
 //! * **One fetch per refresh.** An instance that finds no usable entry (or one whose refresh
-//!   is due) takes a *lease* — `<key>/lease`, written with compare-and-swap — fetches, writes
-//!   the entry and releases the lease. Instances that find a live lease serve the entry's token
+//!   is due) takes a *lease* — `<key>/lease`, written with compare-and-swap — reads the entry
+//!   again (another instance may have written it and released its lease just before), fetches,
+//!   writes the entry and releases the lease. Instances that find a live lease serve the entry's token
 //!   when it is still usable, else wait for the entry ([`FOLLOW_POLL_MS`] between reads) until
 //!   the lease ends; a lease ends by itself after [`LEASE_MS`], so a crashed instance cannot
 //!   block the others for longer than that.
