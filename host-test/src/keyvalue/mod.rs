@@ -1,14 +1,20 @@
 //! `wasi:keyvalue` (draft 2: buckets and compare-and-swap) for the guests, backed by one
-//! in-memory store that every instance of a [`crate::Host`] shares — the store behind the
-//! shared-cache component's `azmi-tokens` bucket.
+//! store that every instance of a [`crate::Host`] (or of `azmi serve`) shares — the store
+//! behind the shared-cache component's `azmi-tokens` bucket: in memory, or in Redis
+//! (`redis.rs`) so that several processes share it.
 //!
 //! A [`KeyValue`] is cheap to clone; clones share the data. Tests can break it
 //! ([`KeyValue::fail_with`]) or withhold the bucket ([`KeyValue::without_buckets`]) to check
 //! that the component degrades to its own cache. Values are secrets: nothing here logs them.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Resource, ResourceTable};
+
+mod memory;
+mod redis;
+
+use memory::Memory;
+use redis::Redis;
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -27,22 +33,83 @@ use generated::wasi::keyvalue::{atomics, store};
 /// The bucket identifier the component opens.
 pub const BUCKET: &str = "azmi-tokens";
 
-type Data = HashMap<String, HashMap<String, Vec<u8>>>;
+/// Where the data lives. Errors are text for `store::Error::Other`, never a value.
+trait Backend: Send + Sync {
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), String>;
+    fn delete(&self, bucket: &str, key: &str) -> Result<(), String>;
+    fn exists(&self, bucket: &str, key: &str) -> Result<bool, String>;
+    /// Every key of `bucket`, sorted.
+    fn keys(&self, bucket: &str) -> Result<Vec<String>, String>;
+    /// Adds `delta` to the decimal integer at `key` (absent: 0).
+    fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, String>;
+    /// Sets `key` to `value` if it still holds `read` (`None`: still absent), atomically.
+    fn swap(
+        &self,
+        bucket: &str,
+        key: &str,
+        read: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<Swapped, String>;
+    /// Whether the backend answers now.
+    fn ping(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
 
-/// An in-memory key-value store shared by clones.
-#[derive(Clone, Default)]
+/// What a compare-and-swap did.
+enum Swapped {
+    /// The new value is stored.
+    Done,
+    /// Someone changed the key first; this is what it holds now.
+    Changed(Option<Vec<u8>>),
+}
+
+/// A key-value store shared by clones: in memory (the default), or in Redis.
+#[derive(Clone)]
 pub struct KeyValue {
-    data: Arc<Mutex<Data>>,
+    backend: Arc<dyn Backend>,
     /// Every operation fails with this text.
     failure: Arc<Mutex<Option<String>>>,
     /// `open` answers "no such store".
     no_buckets: bool,
 }
 
+impl std::fmt::Debug for KeyValue {
+    /// Never the data (tokens).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyValue").finish_non_exhaustive()
+    }
+}
+
+impl Default for KeyValue {
+    fn default() -> Self {
+        Self {
+            backend: Arc::new(Memory::default()),
+            failure: Arc::default(),
+            no_buckets: false,
+        }
+    }
+}
+
 impl KeyValue {
-    /// An empty store.
+    /// An empty in-memory store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store in the Redis server at `url` (`redis://host:port[/db]`). Checks the URL only:
+    /// it connects on first use (and again after any error); see [`KeyValue::reachable`].
+    pub fn redis(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            backend: Arc::new(Redis::new(url)?),
+            ..Self::default()
+        })
+    }
+
+    /// Whether the backend answers now (Redis: a PING; memory: always).
+    pub fn reachable(&self) -> Result<(), String> {
+        self.backend.ping()
     }
 
     /// A store whose every operation fails with `why` (a broken backend).
@@ -57,28 +124,34 @@ impl KeyValue {
         self
     }
 
-    /// The value at `key` in `bucket`.
+    /// The value at `key` in `bucket` (tests; panics if Redis fails).
     pub fn value(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
-        self.data.lock().unwrap().get(bucket)?.get(key).cloned()
+        self.backend
+            .get(bucket, key)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Every key in `bucket`.
+    /// Every key in `bucket`, sorted (tests; panics if Redis fails).
     pub fn keys(&self, bucket: &str) -> Vec<String> {
-        let data = self.data.lock().unwrap();
-        let mut keys: Vec<String> = data
-            .get(bucket)
-            .map(|b| b.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.sort();
-        keys
+        self.backend.keys(bucket).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Sets `key` in `bucket` (tests plant corrupt or foreign values this way).
+    /// Sets `key` in `bucket` (tests plant corrupt or foreign values this way; panics if
+    /// Redis fails).
     pub fn put(&self, bucket: &str, key: &str, value: &[u8]) {
-        let mut data = self.data.lock().unwrap();
-        data.entry(bucket.to_string())
-            .or_default()
-            .insert(key.to_string(), value.to_vec());
+        self.backend
+            .set(bucket, key, value)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `op` on the backend, unless this store is broken; a backend failure (Redis
+    /// unreachable…) is `other`.
+    fn run<T>(
+        &self,
+        op: impl FnOnce(&dyn Backend) -> Result<T, String>,
+    ) -> Result<T, store::Error> {
+        self.check()?;
+        op(self.backend.as_ref()).map_err(store::Error::Other)
     }
 
     fn check(&self) -> Result<(), store::Error> {
@@ -156,26 +229,22 @@ impl store::Host for KeyValueView<'_> {
 impl store::HostBucket for KeyValueView<'_> {
     fn get(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<Option<Vec<u8>>> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| kv.value(&name, &key)))
+        Ok(kv.run(|b| b.get(&name, &key)))
     }
 
     fn set(&mut self, bucket: Resource<BucketHandle>, key: String, value: Vec<u8>) -> Answer<()> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| kv.put(&name, &key, &value)))
+        Ok(kv.run(|b| b.set(&name, &key, &value)))
     }
 
     fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<()> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| {
-            if let Some(b) = kv.data.lock().unwrap().get_mut(&name) {
-                b.remove(&key);
-            }
-        }))
+        Ok(kv.run(|b| b.delete(&name, &key)))
     }
 
     fn exists(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<bool> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| kv.value(&name, &key).is_some()))
+        Ok(kv.run(|b| b.exists(&name, &key)))
     }
 
     fn list_keys(
@@ -184,10 +253,9 @@ impl store::HostBucket for KeyValueView<'_> {
         _cursor: Option<String>,
     ) -> Answer<store::KeyResponse> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.check().map(|()| store::KeyResponse {
-            keys: kv.keys(&name),
-            cursor: None,
-        }))
+        Ok(kv
+            .run(|b| b.keys(&name))
+            .map(|keys| store::KeyResponse { keys, cursor: None }))
     }
 
     fn drop(&mut self, bucket: Resource<BucketHandle>) -> wasmtime::Result<()> {
@@ -204,18 +272,7 @@ impl atomics::Host for KeyValueView<'_> {
         delta: i64,
     ) -> Answer<i64> {
         let (name, kv) = self.bucket(&bucket)?;
-        if let Err(e) = kv.check() {
-            return Ok(Err(e));
-        }
-        let mut data = kv.data.lock().unwrap();
-        let slot = data.entry(name).or_default().entry(key).or_default();
-        let current = std::str::from_utf8(slot)
-            .ok()
-            .and_then(|t| t.parse::<i64>().ok())
-            .unwrap_or(0);
-        let next = current.wrapping_add(delta);
-        *slot = next.to_string().into_bytes();
-        Ok(Ok(next))
+        Ok(kv.run(|b| b.increment(&name, &key, delta)))
     }
 
     fn swap(
@@ -224,29 +281,27 @@ impl atomics::Host for KeyValueView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let handle = self.table.delete(cas)?;
-        if let Err(e) = handle.store.check() {
-            return Ok(Err(atomics::CasError::StoreError(e)));
+        let swapped = handle
+            .store
+            .run(|b| b.swap(&handle.bucket, &handle.key, handle.read.as_deref(), &value));
+        match swapped {
+            Ok(Swapped::Done) => Ok(Ok(())),
+            Ok(Swapped::Changed(read)) => {
+                let again = self.table.push(CasHandle { read, ..handle })?;
+                Ok(Err(atomics::CasError::CasFailed(again)))
+            }
+            Err(e) => Ok(Err(atomics::CasError::StoreError(e))),
         }
-        let mut data = handle.store.data.lock().unwrap();
-        let bucket = data.entry(handle.bucket.clone()).or_default();
-        if bucket.get(&handle.key) != handle.read.as_ref() {
-            let read = bucket.get(&handle.key).cloned();
-            drop(data);
-            let again = self.table.push(CasHandle { read, ..handle })?;
-            return Ok(Err(atomics::CasError::CasFailed(again)));
-        }
-        bucket.insert(handle.key.clone(), value);
-        Ok(Ok(()))
     }
 }
 
 impl atomics::HostCas for KeyValueView<'_> {
     fn new(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<Resource<CasHandle>> {
         let (name, kv) = self.bucket(&bucket)?;
-        if let Err(e) = kv.check() {
-            return Ok(Err(e));
-        }
-        let read = kv.value(&name, &key);
+        let read = match kv.run(|b| b.get(&name, &key)) {
+            Ok(read) => read,
+            Err(e) => return Ok(Err(e)),
+        };
         let handle = CasHandle {
             bucket: name,
             key,
