@@ -96,18 +96,39 @@ cli:
 plugin:
     cargo test -p azmi-wasmtime-plugin -- --nocapture
 
+# (The Spin app runs twice: on azmi serve's in-memory store, then two servers on one Redis.)
 # Every example, really run with its runtime: wasmtime plugin, composed Spin app, Envoy filter, Node (jco).
-examples: plugin spin-app envoy node-jco
+examples: plugin spin-app redis envoy node-jco
 
-# Build examples/spin-app (wasm32-wasip2), plug azmi.wasm into it with wac, and test it.
+# (Also plugs the plain azmi.wasm into a second composition, composed-plain.wasm: the test's
+# "before" figure, one token request per HTTP request.)
+# Build examples/spin-app (wasm32-wasip2), plug the shared-cache azmi.wasm into it with wac, and test it.
 spin-app: component wac
     cd examples/spin-app && cargo fmt --check \
         && cargo clippy --quiet --target wasm32-wasip2 --release -- -D warnings \
         && cargo build --quiet --target wasm32-wasip2 --release
     PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wac plug examples/spin-app/target/wasm32-wasip2/release/azmi_spin_app.wasm \
-        --plug {{component_wasm}} -o examples/spin-app/target/composed.wasm
+        --plug {{shared_wasm}} -o examples/spin-app/target/composed.wasm
+    PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wac plug examples/spin-app/target/wasm32-wasip2/release/azmi_spin_app.wasm \
+        --plug {{component_wasm}} -o examples/spin-app/target/composed-plain.wasm
     @echo "spin-app: examples/spin-app/target/composed.wasm $(wc -c < examples/spin-app/target/composed.wasm) bytes"
-    cargo test -p azmi-host-test --test examples -- --ignored --nocapture
+    cargo test -p azmi-host-test --test examples -- --ignored --nocapture --test-threads 1 --skip redis
+
+# (A throwaway redis-server on a free port, no persistence; the test stops everything it starts.)
+# Two `azmi serve` processes run the composed Spin app on one real Redis: 200 requests = 1 token request.
+redis: spin-app redis-install
+    cargo test -p azmi-host-test --test examples -- --ignored --nocapture redis
+
+# Install Redis (Debian package `redis-server`) unless `redis-server` is already on PATH.
+redis-install:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v redis-server >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] && sudo="" || sudo="sudo"
+        $sudo apt-get install -y redis-server >/dev/null 2>&1 \
+            || { $sudo apt-get update && $sudo apt-get install -y redis-server; }
+    fi
+    redis-server --version
 
 # Install wac-cli 0.12 (composes components) unless `wac` is already on PATH (≈ 3 min).
 wac:

@@ -3,6 +3,7 @@
 //! depend on them.
 
 mod json;
+mod serve;
 
 pub use json::{error_json, print_result, token_json};
 
@@ -12,11 +13,9 @@ use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::file_store::FileStore;
 use crate::host::{GuestConfig, Host};
 use crate::keyvalue::KeyValue;
-use crate::serve::{ServeConfig, Server};
 use azmi::proto::is_managed_identity_variable;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Where `azmi demo` pretends IMDS lives; requests to it never reach a socket.
 pub const DEMO_AUTHORITY: &str = "http://127.0.0.1:4010";
@@ -54,31 +53,7 @@ enum Command {
     Demo,
     /// Serve a wasi:http component (e.g. a Spin app composed with azmi.wasm) on 127.0.0.1,
     /// one instance per request, as Spin does (Ctrl-C stops it).
-    Serve(ServeArgs),
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// The component (.wasm) exporting wasi:http/incoming-handler.
-    component: PathBuf,
-    /// Port to listen on; 0 picks a free one (printed on the first line).
-    #[arg(long, default_value_t = 0)]
-    port: u16,
-    /// An environment variable for the component (repeatable). The process's
-    /// managed-identity variables are passed too; nothing else is.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
-    env: Vec<(String, String)>,
-    /// Also allow outbound HTTP to this URL's host and port (repeatable), like Spin's
-    /// `allowed_outbound_hosts`. The managed-identity endpoints are always allowed.
-    #[arg(long = "allow-outbound", value_name = "URL")]
-    allow_outbound: Vec<String>,
-}
-
-fn parse_env_pair(pair: &str) -> Result<(String, String), String> {
-    match pair.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
-        _ => Err(format!("{pair:?} is not KEY=VALUE")),
-    }
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -155,7 +130,7 @@ pub fn main() -> i32 {
             Command::Token(args) => token(args).await,
             Command::Emulator { port, tls_port } => emulator(port, tls_port).await,
             Command::Demo => demo().await,
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve::serve(args).await,
         }
     });
     result.unwrap_or_else(|e| {
@@ -324,19 +299,4 @@ async fn demo() -> anyhow::Result<i32> {
         emulator.token_requests()
     );
     Ok(exit)
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
-    let (env, egress) = process_guest(args.env, &args.allow_outbound)?;
-    let wasm = std::fs::read(&args.component)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.component.display()))?;
-    let server = Server::new(&wasm, ServeConfig { env, egress })?;
-    let (address, task) = server.serve(args.port).await?;
-    let banner = format!("azmi serve listening on http://{address}\n");
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
-    drop(out);
-    tokio::signal::ctrl_c().await?;
-    task.abort();
-    Ok(0)
 }

@@ -107,10 +107,7 @@ impl Host {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::keyvalue::add_to_linker(&mut linker, |state: &mut GuestState| KeyValueView {
-            store: state.keyvalue.as_ref(),
-            table: &mut state.table,
-        })?;
+        add_keyvalue_to_linker(&mut linker)?;
         let pre = ManagedIdentityPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Self { pre })
     }
@@ -148,6 +145,14 @@ impl Host {
             refused,
         })
     }
+}
+
+/// Adds `wasi:keyvalue` (store, atomics) on [`GuestState::keyvalue`] to `linker`.
+pub fn add_keyvalue_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    crate::keyvalue::add_to_linker(linker, |state: &mut GuestState| KeyValueView {
+        store: state.keyvalue.as_ref(),
+        table: &mut state.table,
+    })
 }
 
 /// One component instance.

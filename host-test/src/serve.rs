@@ -1,9 +1,12 @@
 //! `azmi serve`: runs a `wasi:http` component (e.g. a Spin app composed with azmi.wasm) on
 //! 127.0.0.1 with one fresh instance per request, as Spin does, and the CLI's egress policy
-//! for its outbound requests.
+//! for its outbound requests. Every instance gets `wasi:keyvalue` on one store (in memory for
+//! the process, or Redis shared by several processes): azmi's shared-cache build keeps its
+//! tokens there, so they outlive the request.
 
 use crate::egress::{Egress, Hooks, Refused};
-use crate::host::GuestState;
+use crate::host::{GuestState, add_keyvalue_to_linker};
+use crate::keyvalue::KeyValue;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -31,6 +34,8 @@ pub struct ServeConfig {
     pub env: Vec<(String, String)>,
     /// Where its outbound requests may go.
     pub egress: Egress,
+    /// The store behind `wasi:keyvalue`, one for all instances (its clones share the data).
+    pub keyvalue: KeyValue,
 }
 
 /// A compiled `wasi:http/proxy` component, ready to serve.
@@ -49,6 +54,7 @@ impl Server {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        add_keyvalue_to_linker(&mut linker)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Server {
             pre,
@@ -106,10 +112,11 @@ impl Server {
             wasi.env(name, value);
         }
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let state = GuestState::new(
+        let mut state = GuestState::new(
             wasi.build(),
             Hooks::new(self.config.egress.clone(), refused.clone()),
         );
+        state.keyvalue = Some(self.config.keyvalue.clone());
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store

@@ -1,9 +1,15 @@
+// Long: the fixtures (emulator, `azmi serve` and redis-server processes) serve every test here.
 //! examples/spin-app, composed with azmi.wasm by `wac plug`, served by the real `azmi serve`
 //! (wasmtime-wasi-http, one instance per request as Spin does) against the emulator on
-//! loopback ports. Needs the composition: `just examples` builds it and runs these.
+//! loopback ports: composed with the shared-cache build (`composed.wasm`, tokens in the
+//! host's `wasi:keyvalue` store, in memory or in a real Redis) and, for comparison, with the
+//! plain build (`composed-plain.wasm`). Needs the compositions: `just examples` builds them
+//! and runs these; the Redis test also needs `redis-server` (`just redis`).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
+use azmi_host_test::KeyValue;
 use azmi_host_test::emulator::{Config, Emulator, Request};
+use azmi_host_test::keyvalue::BUCKET;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
@@ -16,15 +22,20 @@ use tokio::net::TcpStream;
 const AZMI: &str = env!("CARGO_BIN_EXE_azmi");
 const IGNORED: &str = "needs the composed Spin app: run `just examples`";
 
-/// `$AZMI_SPIN_APP`, else where `just examples` writes the composition.
+/// `$AZMI_SPIN_APP`, else where `just examples` writes the composition with the shared-cache
+/// build.
 fn composed() -> PathBuf {
-    std::env::var_os("AZMI_SPIN_APP").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../examples/spin-app/target/composed.wasm")
-        },
-        PathBuf::from,
-    )
+    std::env::var_os("AZMI_SPIN_APP")
+        .map_or_else(|| spin_target().join("composed.wasm"), PathBuf::from)
+}
+
+/// The composition with the plain azmi.wasm (no store: one token request per request).
+fn composed_plain() -> PathBuf {
+    spin_target().join("composed-plain.wasm")
+}
+
+fn spin_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/spin-app/target")
 }
 
 /// `azmi serve` as a child process; killed on drop.
@@ -42,7 +53,11 @@ impl Drop for Served {
 
 /// Starts `azmi serve <composed> --port 0 args…` with exactly `env` and waits for its banner.
 fn serve(env: &[(&str, &str)], args: &[&str]) -> Served {
-    let path = composed();
+    serve_app(composed(), env, args)
+}
+
+/// Starts `azmi serve <path> --port 0 args…` with exactly `env` and waits for its banner.
+fn serve_app(path: PathBuf, env: &[(&str, &str)], args: &[&str]) -> Served {
     assert!(path.exists(), "{} is missing: {IGNORED}", path.display());
     let mut command = Command::new(AZMI);
     command
@@ -117,27 +132,24 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the composed Spin app: run `just examples`"]
-async fn spin_app_reads_a_secret_with_one_token_request_per_request() {
-    let (emulator, imds, vault) = imds_and_vault(Config::default()).await;
-    let vault_env = format!("VAULT_URL={vault}");
-    let served = serve(
-        &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)],
-        &["--env", &vault_env, "--allow-outbound", &vault],
-    );
-    const REQUESTS: usize = 20;
-    let mut secret_latency = Vec::new();
-    for i in 0..REQUESTS {
-        let (status, body, elapsed) = get(&format!("{}/secrets/db-password-{i}", served.url)).await;
+/// `REQUESTS` secrets read through `url` (one fresh instance each): their latencies, after
+/// checking every answer.
+async fn read_secrets(url: &str, requests: usize, tag: &str) -> Vec<Duration> {
+    let mut latency = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let name = format!("{tag}-{i}");
+        let (status, body, elapsed) = get(&format!("{url}/secrets/{name}")).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body, format!("secret-db-password-{i}"));
-        secret_latency.push(elapsed);
+        assert_eq!(body, format!("secret-{name}"));
+        latency.push(elapsed);
     }
-    // A new instance per request: azmi's cache never outlives the request.
-    assert_eq!(emulator.token_requests(), REQUESTS);
-    let secrets = secret_requests(&emulator);
-    assert_eq!(secrets.len(), REQUESTS);
+    latency
+}
+
+/// Every vault request carried a vault token the emulator minted.
+fn assert_vault_tokens(emulator: &Emulator, expected: usize) {
+    let secrets = secret_requests(emulator);
+    assert_eq!(secrets.len(), expected);
     for request in &secrets {
         let token = request
             .header("authorization")
@@ -147,25 +159,61 @@ async fn spin_app_reads_a_secret_with_one_token_request_per_request() {
         assert_eq!(issued.resource, "https://vault.azure.net");
         assert_eq!(request.query_param("api-version"), Some("7.4"));
     }
+}
+
+fn build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+const REQUESTS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the composed Spin app: run `just examples`"]
+async fn spin_app_on_the_shared_cache_makes_one_token_request_for_200_requests() {
+    // Before: the plain azmi.wasm, whose cache dies with each request's instance.
+    let (plain_emulator, imds, vault) = imds_and_vault(Config::default()).await;
+    let vault_env = format!("VAULT_URL={vault}");
+    let plain = serve_app(
+        composed_plain(),
+        &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)],
+        &["--env", &vault_env, "--allow-outbound", &vault],
+    );
+    let before = read_secrets(&plain.url, REQUESTS, "plain").await;
+    assert_eq!(plain_emulator.token_requests(), REQUESTS);
+    assert_vault_tokens(&plain_emulator, REQUESTS);
+    drop(plain);
+
+    // After: the shared-cache build on `azmi serve`'s in-memory wasi:keyvalue store.
+    let (emulator, imds, vault) = imds_and_vault(Config::default()).await;
+    let vault_env = format!("VAULT_URL={vault}");
+    let served = serve(
+        &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)],
+        &["--env", &vault_env, "--allow-outbound", &vault],
+    );
+    let after = read_secrets(&served.url, REQUESTS, "db-password").await;
+    assert_eq!(emulator.token_requests(), 1, "one token for every instance");
+    assert_vault_tokens(&emulator, REQUESTS);
+
     // The same instantiation and handler without a token or vault call, for comparison.
     let mut bare_latency = Vec::new();
-    for _ in 0..REQUESTS {
+    for _ in 0..20 {
         let (status, _, elapsed) = get(&format!("{}/health", served.url)).await;
         assert_eq!(status, 404);
         bare_latency.push(elapsed);
     }
-    assert_eq!(emulator.token_requests(), REQUESTS);
-    let (secret, bare) = (p50(secret_latency), p50(bare_latency));
+    assert_eq!(emulator.token_requests(), 1);
+    let (before, after, bare) = (p50(before), p50(after), p50(bare_latency));
     eprintln!(
-        "spin app via azmi serve ({} build): p50 {:.2} ms per GET /secrets/<name> (new instance + 1 token request + 1 vault request), p50 {:.2} ms per request without a token (new instance only): the per-request token costs ≈ {:.2} ms",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        },
-        ms(secret),
+        "spin app via azmi serve ({} build), {REQUESTS} GET /secrets/<name> (new instance + vault request each): plain azmi.wasm {REQUESTS} → {REQUESTS} token requests, p50 {:.2} ms; shared cache (in-memory wasi:keyvalue) {REQUESTS} → {} token request, p50 {:.2} ms; p50 {:.2} ms per request without a token (new instance only)",
+        build(),
+        ms(before),
+        emulator.token_requests(),
+        ms(after),
         ms(bare),
-        ms(secret.saturating_sub(bare)),
     );
 }
 
@@ -218,4 +266,101 @@ async fn spin_app_reports_a_token_failure_as_json_without_calling_the_vault() {
     assert_eq!(json["status"], 400, "{body}");
     assert!(!body.contains("emu."), "no token in the answer: {body}");
     assert!(secret_requests(&emulator).is_empty());
+}
+
+/// A throwaway `redis-server` on 127.0.0.1 (no persistence); killed on drop.
+struct RedisServer {
+    child: Child,
+    url: String,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        // A port free a moment ago; redis-server fails at once if someone took it since.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server: {e} (run `just redis`, which installs it)"));
+        let server = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let store = KeyValue::redis(&server.url).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = store.reachable() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server never answered: {e}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the composed Spin app and redis-server: run `just redis`"]
+async fn redis_pair_of_servers_makes_one_token_request_for_200_requests() {
+    let redis = RedisServer::start();
+    let (emulator, imds, vault) = imds_and_vault(Config::default()).await;
+    let vault_env = format!("VAULT_URL={vault}");
+    let args = [
+        "--env",
+        &vault_env,
+        "--allow-outbound",
+        &vault,
+        "--keyvalue",
+        &redis.url,
+    ];
+    let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds.as_str())];
+    let servers = [serve(&env, &args), serve(&env, &args)];
+
+    // Cold: 10 concurrent requests, 5 to each process, race for the lease in Redis.
+    const COLD: usize = 10;
+    let burst: Vec<_> = (0..COLD)
+        .map(|i| {
+            let url = format!("{}/secrets/cold-{i}", servers[i % 2].url);
+            tokio::spawn(async move { get(&url).await })
+        })
+        .collect();
+    for (i, request) in burst.into_iter().enumerate() {
+        let (status, body, _) = request.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, format!("secret-cold-{i}"));
+    }
+    // Warm: the rest alternate between the two processes.
+    let mut latency = Vec::new();
+    for i in COLD..REQUESTS {
+        let url = &servers[i % 2].url;
+        latency.extend(read_secrets(url, 1, &format!("warm-{i}")).await);
+    }
+    assert_eq!(emulator.token_requests(), 1, "one token for both processes");
+    assert_vault_tokens(&emulator, REQUESTS);
+    // The entry lives in Redis under the bucket's prefix (its value is a secret: not shown).
+    let store = KeyValue::redis(&redis.url).unwrap();
+    assert!(
+        !store.keys(BUCKET).is_empty(),
+        "azmi-tokens:* keys in Redis"
+    );
+    eprintln!(
+        "spin app via two azmi serve processes on one Redis ({} build): {REQUESTS} GET /secrets/<name> ({COLD} concurrent cold, then alternating) → {} token request, warm p50 {:.2} ms",
+        build(),
+        emulator.token_requests(),
+        ms(p50(latency)),
+    );
+    drop(servers);
 }

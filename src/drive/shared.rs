@@ -16,6 +16,9 @@
 //! swap in our lease ── lost ── read again
 //!      │ won
 //!      ▼
+//! store entry again ── Fresh (written meanwhile) ── release ─────► token
+//!      │ else
+//!      ▼
 //! fetch (get_token) ── write the entry ── release the lease ────► token or error
 //! ```
 //!
@@ -132,7 +135,16 @@ fn through_store<S: SharedStore>(
         )? {
             continue;
         }
-        // We hold the lease: fetch once for everyone.
+        // We hold the lease. Another instance may have written the entry and released its
+        // lease between our read of the entry and our swap: read the entry again first.
+        if !request.bypasses_cache()
+            && let Shared::Fresh(token) = read_entry(store.get(&slot.key)?.0.as_deref(), io.now())
+        {
+            store.set(&lease, &encode_lease(UnixMillis(0), holder))?;
+            credential.adopt(now, slot, token.clone());
+            return Ok(Ok(token));
+        }
+        // Fetch once for everyone.
         let refreshing = match &entry {
             Shared::RefreshDue(token) => {
                 credential.adopt(now, slot, token.clone());

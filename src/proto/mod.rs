@@ -48,8 +48,8 @@ pub use http::{
 };
 pub use selector::{IdentitySelector, SelectorKind};
 pub use shared::{
-    FOLLOW_POLL_MS, LEASE_MS, Shared, decode_entry, encode_entry, encode_lease, lease_key,
-    lease_until, read_entry,
+    CLOCK_SKEW_MS, FOLLOW_POLL_MS, LEASE_MS, Shared, decode_entry, encode_entry, encode_lease,
+    lease_key, lease_until, read_entry,
 };
 pub use source::Source;
 pub use splitmix::mix as splitmix64;

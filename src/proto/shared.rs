@@ -16,8 +16,9 @@
 //!   this build does not know, times out of order, or a token with characters an HTTP header
 //!   cannot carry is treated as absent and overwritten by the next fetch.
 //! * **One fetch per refresh.** An instance that finds no usable entry (or one whose refresh
-//!   is due) takes a *lease* — `<key>/lease`, written with compare-and-swap — fetches, writes
-//!   the entry and releases the lease. Instances that find a live lease serve the entry's token
+//!   is due) takes a *lease* — `<key>/lease`, written with compare-and-swap — reads the entry
+//!   again (another instance may have written it and released its lease just before), fetches,
+//!   writes the entry and releases the lease. Instances that find a live lease serve the entry's token
 //!   when it is still usable, else wait for the entry ([`FOLLOW_POLL_MS`] between reads) until
 //!   the lease ends; a lease ends by itself after [`LEASE_MS`], so a crashed instance cannot
 //!   block the others for longer than that.
@@ -33,6 +34,12 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 /// How long a lease holds: long enough for a fetch with a few retries; a holder that dies is
 /// replaced after this.
 pub const LEASE_MS: u64 = 30_000;
+/// How far past `now + LEASE_MS` a lease may end and still hold: its writer read its clock
+/// after we read ours (the usual case in a cold burst: a strict bound made a waiting instance
+/// ignore a lease taken a few milliseconds after it started, and fetch too), or runs on
+/// another machine whose clock is ahead.
+pub const CLOCK_SKEW_MS: u64 = 5_000;
+
 /// How often an instance waiting for another's fetch reads the store again.
 pub const FOLLOW_POLL_MS: u64 = 25;
 /// The key prefix, with the format version.
@@ -165,8 +172,10 @@ pub fn read_entry(bytes: Option<&[u8]>, now: UnixMillis) -> Shared {
 pub fn lease_until(bytes: Option<&[u8]>, now: UnixMillis) -> Option<UnixMillis> {
     let lease: Lease = serde_json::from_slice(bytes?).ok()?;
     let until = UnixMillis(lease.until);
-    // A lease further away than one lease time was not written by a sane clock: ignore it.
-    (lease.v == FORMAT_VERSION && now < until && until.0 <= now.0 + LEASE_MS).then_some(until)
+    // A lease further away than one lease time (plus the skew allowed) was not written by a
+    // sane clock: ignore it.
+    let sane = until.0 <= now.0 + LEASE_MS + CLOCK_SKEW_MS;
+    (lease.v == FORMAT_VERSION && now < until && sane).then_some(until)
 }
 
 #[cfg(test)]
@@ -257,6 +266,12 @@ mod tests {
         assert_eq!(lease_until(Some(&lease), now.plus_millis(LEASE_MS)), None);
         assert_eq!(lease_until(Some(b"garbage"), now), None);
         assert_eq!(lease_until(None, now), None);
+        let later = now.plus_millis(LEASE_MS + 10);
+        assert_eq!(
+            lease_until(Some(&encode_lease(later, 7)), now),
+            Some(later),
+            "taken a little after our clock read"
+        );
         let far = encode_lease(now.plus_millis(10 * LEASE_MS), 7);
         assert_eq!(
             lease_until(Some(&far), now),

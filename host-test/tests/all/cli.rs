@@ -284,3 +284,12 @@ async fn cli_probe_without_managed_identity_is_unavailable() {
     );
     eprintln!("azmi token --probe, no managed identity: whole CLI run {elapsed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_serve_names_the_stores_it_accepts() {
+    let (output, _) = azmi(&["serve", "app.wasm", "--keyvalue", "memcached://x"], &[]).await;
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("expected `memory` or redis://"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no banner");
+}

@@ -125,6 +125,8 @@ async fn a_broken_or_missing_store_falls_back_to_the_instance_cache() {
     for kv in [
         Some(KeyValue::new().fail_with("backend down")),
         Some(KeyValue::new().without_buckets()),
+        // Nothing listens on port 1: every call fails to connect (`other`, as a Redis outage).
+        Some(KeyValue::redis("redis://127.0.0.1:1").unwrap()),
         None,
     ] {
         let emulator = Emulator::new(Config::default());

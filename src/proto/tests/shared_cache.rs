@@ -135,6 +135,47 @@ fn a_follower_waits_for_the_leader_and_sends_nothing() {
 }
 
 #[test]
+fn a_lease_taken_just_after_we_read_the_clock_holds() {
+    let mem = Mem::default();
+    let mut leader = Scenario::imds().reply(token("from-the-leader", 86_399));
+    leader.run_shared(&mut Some(mem.clone()), &mut Vec::new());
+    let key = mem.only_key();
+    let entry = mem.data.borrow_mut().remove(&key).expect("entry");
+    // The leader read its clock 10 ms after we read ours: its lease ends past T0 + LEASE_MS.
+    mem.put(
+        &lease_key(&key),
+        &encode_lease(T0.plus_millis(LEASE_MS + 10), 99),
+    );
+    *mem.inject.borrow_mut() = Some((key, 2, entry));
+    let mut follower = Scenario::imds();
+    let run = follower.run_shared(&mut Some(mem.clone()), &mut Vec::new());
+    run.assert_nothing_sent();
+    assert_eq!(run.token().secret(), "from-the-leader");
+}
+
+#[test]
+fn an_entry_written_just_before_our_lease_is_used_not_refetched() {
+    let mem = Mem::default();
+    let mut leader = Scenario::imds().reply(token("from-the-leader", 86_399));
+    leader.run_shared(&mut Some(mem.clone()), &mut Vec::new());
+    let key = mem.only_key();
+    let entry = mem.data.borrow_mut().remove(&key).expect("entry");
+    // The leader released its lease; its entry lands after our first read of the entry, so
+    // the lease looks free and our swap wins (two `azmi serve` processes on Redis hit this).
+    mem.put(&lease_key(&key), &encode_lease(UnixMillis(0), 99));
+    *mem.inject.borrow_mut() = Some((key.clone(), 1, entry));
+    let mut late = Scenario::imds();
+    let run = late.run_shared(&mut Some(mem.clone()), &mut Vec::new());
+    run.assert_nothing_sent();
+    assert_eq!(run.token().secret(), "from-the-leader");
+    let lease = mem.data.borrow().get(&lease_key(&key)).cloned();
+    assert!(
+        crate::proto::lease_until(lease.as_deref(), late.now()).is_none(),
+        "our lease is released"
+    );
+}
+
+#[test]
 fn a_dead_leaders_lease_ends_and_the_next_instance_fetches() {
     let mem = Mem::default();
     let mut probe = Scenario::imds().reply(token("t", 86_399));

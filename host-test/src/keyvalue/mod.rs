@@ -1,18 +1,22 @@
-// About 360 lines: the wasi:keyvalue host (buckets, compare-and-swap) and the store behind it
-// (memory or files) in one place, because every host call maps onto one store operation.
 //! `wasi:keyvalue` (draft 2: buckets and compare-and-swap) for the guests, backed by one
-//! in-memory store that every instance of a [`crate::Host`] shares — the store behind the
-//! shared-cache component's `azmi-tokens` bucket.
+//! store that every instance of a [`crate::Host`] (or of `azmi serve`) shares — the store
+//! behind the shared-cache component's `azmi-tokens` bucket: in memory, or in Redis
+//! (`redis.rs`) so that several processes share it.
 //!
-//! A [`KeyValue`] is cheap to clone; clones share the data. The `azmi` CLI keeps it in files
-//! instead ([`crate::file_store`]). Tests can break it
+//! A [`KeyValue`] is cheap to clone; clones share the data. Tests can break it
 //! ([`KeyValue::fail_with`]) or withhold the bucket ([`KeyValue::without_buckets`]) to check
 //! that the component degrades to its own cache. Values are secrets: nothing here logs them.
 
-use crate::file_store::FileStore;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Resource, ResourceTable};
+
+mod files;
+mod memory;
+mod redis;
+
+use files::Files;
+use memory::Memory;
+use redis::Redis;
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -31,41 +35,101 @@ use generated::wasi::keyvalue::{atomics, store};
 /// The bucket identifier the component opens.
 pub const BUCKET: &str = "azmi-tokens";
 
-type Data = HashMap<String, HashMap<String, Vec<u8>>>;
+/// Where the data lives. Errors are text for `store::Error::Other`, never a value.
+trait Backend: Send + Sync {
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), String>;
+    fn delete(&self, bucket: &str, key: &str) -> Result<(), String>;
+    fn exists(&self, bucket: &str, key: &str) -> Result<bool, String>;
+    /// Every key of `bucket`, sorted.
+    fn keys(&self, bucket: &str) -> Result<Vec<String>, String>;
+    /// Adds `delta` to the decimal integer at `key` (absent: 0).
+    fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, String>;
+    /// Sets `key` to `value` if it still holds `read` (`None`: still absent), atomically.
+    fn swap(
+        &self,
+        bucket: &str,
+        key: &str,
+        read: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<Swapped, String>;
+    /// Whether the backend answers now.
+    fn ping(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Values refused since the last call (files not private to the user), to warn about.
+    fn take_refused(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
 
-/// A key-value store shared by clones: in memory, or the CLI's per-user files
-/// ([`KeyValue::files`]).
-#[derive(Clone, Default)]
+/// What a compare-and-swap did.
+enum Swapped {
+    /// The new value is stored.
+    Done,
+    /// Someone changed the key first; this is what it holds now.
+    Changed(Option<Vec<u8>>),
+}
+
+/// A key-value store shared by clones: in memory (the default), or in Redis.
+#[derive(Clone)]
 pub struct KeyValue {
-    data: Arc<Mutex<Data>>,
-    /// Keep the values in these files instead of in memory.
-    files: Option<FileStore>,
-    /// Why files were refused (not private to the user), for the host to report.
-    refused: Arc<Mutex<Vec<String>>>,
+    backend: Arc<dyn Backend>,
     /// Every operation fails with this text.
     failure: Arc<Mutex<Option<String>>>,
     /// `open` answers "no such store".
     no_buckets: bool,
 }
 
+impl std::fmt::Debug for KeyValue {
+    /// Never the data (tokens).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyValue").finish_non_exhaustive()
+    }
+}
+
+impl Default for KeyValue {
+    fn default() -> Self {
+        Self {
+            backend: Arc::new(Memory::default()),
+            failure: Arc::default(),
+            no_buckets: false,
+        }
+    }
+}
+
 impl KeyValue {
-    /// An empty store.
+    /// An empty in-memory store.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A store kept in `files` (the `azmi` CLI's per-user cache).
-    pub fn files(files: FileStore) -> Self {
+    /// A store in the Redis server at `url` (`redis://host:port[/db]`). Checks the URL only:
+    /// it connects on first use (and again after any error); see [`KeyValue::reachable`].
+    pub fn redis(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            backend: Arc::new(Redis::new(url)?),
+            ..Self::default()
+        })
+    }
+
+    /// A store in the `azmi` CLI's per-user files ([`crate::file_store`]).
+    pub fn files(files: crate::file_store::FileStore) -> Self {
         Self {
-            files: Some(files),
+            backend: Arc::new(Files::new(files)),
             ..Self::default()
         }
     }
 
-    /// Files refused since the last call (owned by someone else, or not private), to warn
-    /// about; they were treated as absent.
+    /// Files refused since the last call (owned by someone else, or not private): they were
+    /// treated as absent; the host warns about them.
     pub fn take_refused(&self) -> Vec<String> {
-        std::mem::take(&mut *self.refused.lock().unwrap())
+        self.backend.take_refused()
+    }
+
+    /// Whether the backend answers now (Redis: a PING; memory: always).
+    pub fn reachable(&self) -> Result<(), String> {
+        self.backend.ping()
     }
 
     /// A store whose every operation fails with `why` (a broken backend).
@@ -80,28 +144,34 @@ impl KeyValue {
         self
     }
 
-    /// The value at `key` in `bucket`.
+    /// The value at `key` in `bucket` (tests; panics if Redis fails).
     pub fn value(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
-        self.data.lock().unwrap().get(bucket)?.get(key).cloned()
+        self.backend
+            .get(bucket, key)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Every key in `bucket`.
+    /// Every key in `bucket`, sorted (tests; panics if Redis fails).
     pub fn keys(&self, bucket: &str) -> Vec<String> {
-        let data = self.data.lock().unwrap();
-        let mut keys: Vec<String> = data
-            .get(bucket)
-            .map(|b| b.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.sort();
-        keys
+        self.backend.keys(bucket).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Sets `key` in `bucket` (tests plant corrupt or foreign values this way).
+    /// Sets `key` in `bucket` (tests plant corrupt or foreign values this way; panics if
+    /// Redis fails).
     pub fn put(&self, bucket: &str, key: &str, value: &[u8]) {
-        let mut data = self.data.lock().unwrap();
-        data.entry(bucket.to_string())
-            .or_default()
-            .insert(key.to_string(), value.to_vec());
+        self.backend
+            .set(bucket, key, value)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `op` on the backend, unless this store is broken; a backend failure (Redis
+    /// unreachable…) is `other`.
+    fn run<T>(
+        &self,
+        op: impl FnOnce(&dyn Backend) -> Result<T, String>,
+    ) -> Result<T, store::Error> {
+        self.check()?;
+        op(self.backend.as_ref()).map_err(store::Error::Other)
     }
 
     fn check(&self) -> Result<(), store::Error> {
@@ -109,76 +179,6 @@ impl KeyValue {
             Some(why) => Err(store::Error::Other(why)),
             None => Ok(()),
         }
-    }
-
-    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, store::Error> {
-        self.check()?;
-        match &self.files {
-            Some(files) => {
-                let mut refused = Vec::new();
-                let value = files
-                    .get(bucket, key, &mut refused)
-                    .map_err(store::Error::Other);
-                self.refused.lock().unwrap().extend(refused);
-                value
-            }
-            None => Ok(self.value(bucket, key)),
-        }
-    }
-
-    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), store::Error> {
-        self.check()?;
-        match &self.files {
-            Some(files) => files.set(bucket, key, value).map_err(store::Error::Other),
-            None => {
-                self.put(bucket, key, value);
-                Ok(())
-            }
-        }
-    }
-
-    fn delete(&self, bucket: &str, key: &str) -> Result<(), store::Error> {
-        self.check()?;
-        match &self.files {
-            Some(files) => files.delete(bucket, key).map_err(store::Error::Other),
-            None => {
-                if let Some(b) = self.data.lock().unwrap().get_mut(bucket) {
-                    b.remove(key);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn list(&self, bucket: &str) -> Result<Vec<String>, store::Error> {
-        self.check()?;
-        match &self.files {
-            Some(files) => files.keys(bucket).map_err(store::Error::Other),
-            None => Ok(self.keys(bucket)),
-        }
-    }
-
-    /// Writes `value` if `key` still holds `expected`; `Ok(false)` when it changed.
-    fn compare_and_set(
-        &self,
-        bucket: &str,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, store::Error> {
-        self.check()?;
-        if let Some(files) = &self.files {
-            return files
-                .compare_and_set(bucket, key, expected, value)
-                .map_err(store::Error::Other);
-        }
-        let mut data = self.data.lock().unwrap();
-        let bucket = data.entry(bucket.to_string()).or_default();
-        if bucket.get(key).map(Vec::as_slice) != expected {
-            return Ok(false);
-        }
-        bucket.insert(key.to_string(), value.to_vec());
-        Ok(true)
     }
 }
 
@@ -249,22 +249,22 @@ impl store::Host for KeyValueView<'_> {
 impl store::HostBucket for KeyValueView<'_> {
     fn get(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<Option<Vec<u8>>> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.get(&name, &key))
+        Ok(kv.run(|b| b.get(&name, &key)))
     }
 
     fn set(&mut self, bucket: Resource<BucketHandle>, key: String, value: Vec<u8>) -> Answer<()> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.set(&name, &key, &value))
+        Ok(kv.run(|b| b.set(&name, &key, &value)))
     }
 
     fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<()> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.delete(&name, &key))
+        Ok(kv.run(|b| b.delete(&name, &key)))
     }
 
     fn exists(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<bool> {
         let (name, kv) = self.bucket(&bucket)?;
-        Ok(kv.get(&name, &key).map(|v| v.is_some()))
+        Ok(kv.run(|b| b.exists(&name, &key)))
     }
 
     fn list_keys(
@@ -274,7 +274,7 @@ impl store::HostBucket for KeyValueView<'_> {
     ) -> Answer<store::KeyResponse> {
         let (name, kv) = self.bucket(&bucket)?;
         Ok(kv
-            .list(&name)
+            .run(|b| b.keys(&name))
             .map(|keys| store::KeyResponse { keys, cursor: None }))
     }
 
@@ -292,22 +292,7 @@ impl atomics::Host for KeyValueView<'_> {
         delta: i64,
     ) -> Answer<i64> {
         let (name, kv) = self.bucket(&bucket)?;
-        loop {
-            let current = match kv.get(&name, &key) {
-                Ok(value) => value,
-                Err(e) => return Ok(Err(e)),
-            };
-            let number = current
-                .as_deref()
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
-                .unwrap_or(0);
-            let next = number.wrapping_add(delta);
-            match kv.compare_and_set(&name, &key, current.as_deref(), next.to_string().as_bytes()) {
-                Ok(true) => return Ok(Ok(next)),
-                Ok(false) => continue,
-                Err(e) => return Ok(Err(e)),
-            }
-        }
+        Ok(kv.run(|b| b.increment(&name, &key, delta)))
     }
 
     fn swap(
@@ -316,19 +301,12 @@ impl atomics::Host for KeyValueView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let handle = self.table.delete(cas)?;
-        let swapped = handle.store.compare_and_set(
-            &handle.bucket,
-            &handle.key,
-            handle.read.as_deref(),
-            &value,
-        );
+        let swapped = handle
+            .store
+            .run(|b| b.swap(&handle.bucket, &handle.key, handle.read.as_deref(), &value));
         match swapped {
-            Ok(true) => Ok(Ok(())),
-            Ok(false) => {
-                let read = match handle.store.get(&handle.bucket, &handle.key) {
-                    Ok(read) => read,
-                    Err(e) => return Ok(Err(atomics::CasError::StoreError(e))),
-                };
+            Ok(Swapped::Done) => Ok(Ok(())),
+            Ok(Swapped::Changed(read)) => {
                 let again = self.table.push(CasHandle { read, ..handle })?;
                 Ok(Err(atomics::CasError::CasFailed(again)))
             }
@@ -340,7 +318,7 @@ impl atomics::Host for KeyValueView<'_> {
 impl atomics::HostCas for KeyValueView<'_> {
     fn new(&mut self, bucket: Resource<BucketHandle>, key: String) -> Answer<Resource<CasHandle>> {
         let (name, kv) = self.bucket(&bucket)?;
-        let read = match kv.get(&name, &key) {
+        let read = match kv.run(|b| b.get(&name, &key)) {
             Ok(read) => read,
             Err(e) => return Ok(Err(e)),
         };
