@@ -57,9 +57,7 @@ pub fn get_token<T>(
     map: impl FnOnce(&AccessToken) -> T,
 ) -> Result<T, Error> {
     let now = io.now();
-    if !request.bypasses_cache()
-        && let Cached::Fresh(token) = credential.cached(now, request.scope, request.selector)?
-    {
+    if let Some(token) = fresh(credential, request, now)? {
         return Ok(map(token));
     }
     let (env, facts, random) = (io.env(), io.facts(), io.random());
@@ -74,6 +72,24 @@ pub fn get_token<T>(
         // One blocking caller runs one call at a time, so nothing else can be in flight.
         Start::Wait => Err(Error::internal("a token fetch was left in flight")),
     }
+}
+
+/// The instance's own token for `request` at `now`, when it is fresh and the call may be
+/// answered from the cache (validating the scope and selector either way).
+fn fresh<'a>(
+    credential: &'a mut ManagedIdentity,
+    request: &TokenRequest<'_>,
+    now: UnixMillis,
+) -> Result<Option<&'a AccessToken>, Error> {
+    if request.bypasses_cache() {
+        return Ok(None);
+    }
+    Ok(
+        match credential.cached(now, request.scope, request.selector)? {
+            Cached::Fresh(token) => Some(token),
+            _ => None,
+        },
+    )
 }
 
 /// Runs `acquisition` to its outcome, blocking on the host.

@@ -27,9 +27,8 @@
 
 use super::{Io, get_token};
 use crate::proto::{
-    AccessToken, Cached, Error, ErrorKind, FOLLOW_POLL_MS, LEASE_MS, ManagedIdentity, Shared,
-    SharedSlot, TokenRequest, UnixMillis, encode_entry, encode_lease, lease_key, lease_until,
-    read_entry,
+    AccessToken, Error, ErrorKind, FOLLOW_POLL_MS, LEASE_MS, ManagedIdentity, Shared, SharedSlot,
+    TokenRequest, UnixMillis, encode_entry, encode_lease, lease_key, lease_until, read_entry,
 };
 
 /// After a proactive refresh failed, the lease is kept this long so that the other instances
@@ -66,9 +65,7 @@ pub fn get_token_shared<T, S: SharedStore>(
     map: impl FnOnce(&AccessToken) -> T,
 ) -> Result<T, Error> {
     let now = io.now();
-    if !request.bypasses_cache()
-        && let Cached::Fresh(token) = credential.cached(now, request.scope, request.selector)?
-    {
+    if let Some(token) = super::fresh(credential, request, now)? {
         return Ok(map(token));
     }
     let Some(shared) = store.as_mut() else {
