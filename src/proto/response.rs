@@ -13,6 +13,12 @@
 //! it). Fields such as `resource`, `not_before`, `ext_expires_in` are ignored: the cache is
 //! keyed by the *requested* resource ([`crate::proto::cache`]).
 //!
+//! Two sanity rules no SDK applies: the token must be an RFC 6750 `b64token` (letters, digits,
+//! `- . _ ~ + /`, trailing `=`), because it becomes `Authorization: Bearer <token>` and a token
+//! with a line break or a space would be cached and break every request for its lifetime; and
+//! it must expire within [`MAX_LIFETIME_SECS`] (7 days; Entra tokens live 1–28 hours), because
+//! an expiry in the wrong unit (microseconds) would otherwise never be refreshed.
+//!
 //! Anything else is [`crate::proto::ErrorKind::InvalidResponse`], never a token with a made-up
 //! expiry: msal-node returns an empty or already-expired token in those cases, and other
 //! token types (PoP) would need deliberate support. The one exception: a 2xx that is not JSON
@@ -68,6 +74,20 @@ use super::token::AccessToken;
 use super::workload::aadsts_hint;
 use serde_json::{Map, Value};
 
+/// The longest token lifetime accepted: 7 days. Entra access tokens live 1–24 hours (up to
+/// about 28 with continuous access evaluation); an expiry further away is a wrong unit
+/// (microseconds) or garbage, and would otherwise never be refreshed.
+pub(super) const MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+
+/// RFC 6750 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
 /// Longest service text quoted in a message.
 const MAX_QUOTED: usize = 300;
 
@@ -118,6 +138,13 @@ pub(super) fn parse_token(
         Some(Value::String(t)) if !t.is_empty() => t,
         _ => return Err(invalid("it has no access_token".into())),
     };
+    // The token goes into `Authorization: Bearer <token>`: refuse what a header cannot carry
+    // (RFC 6750's b64token), rather than caching it and failing every request for its lifetime.
+    if !is_b64token(token) {
+        return Err(invalid(
+            "the access_token has characters an HTTP header cannot carry (RFC 6750 allows letters, digits, - . _ ~ + / and trailing =)".into(),
+        ));
+    }
     if let Some(kind) = map.get("token_type") {
         match kind.as_str() {
             Some(t) if t.eq_ignore_ascii_case("bearer") => {}
@@ -144,6 +171,12 @@ pub(super) fn parse_token(
                 map.get("expires_in").map_or("absent".into(), quote_value),
             ))
         })?;
+    let lifetime = expires_on.saturating_sub(received_at.as_secs());
+    if lifetime > MAX_LIFETIME_SECS {
+        return Err(invalid(format!(
+            "it expires {lifetime} s from now, longer than any Entra token lives (the bound is {MAX_LIFETIME_SECS} s); the expiry is in another unit or corrupt"
+        )));
+    }
     if UnixMillis::from_secs(expires_on) <= received_at {
         return Err(invalid(format!(
             "the token expired at {expires_on}, before it arrived (check the host clock)"

@@ -201,7 +201,14 @@ pub(super) fn parse_http_date(value: &str) -> Option<u64> {
         hms.next()?.parse().ok()?,
         hms.next()?.parse().ok()?,
     );
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    // Years are bounded before any arithmetic: an absurd date must not overflow.
+    if parts.next()? != "GMT"
+        || !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&m)
+        || !(0..=60).contains(&s)
+    {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s;

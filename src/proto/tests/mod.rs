@@ -11,6 +11,7 @@ mod cache;
 mod cloud_shell;
 mod detect;
 mod driver;
+mod hardening;
 mod imds;
 mod probe;
 mod redaction;
