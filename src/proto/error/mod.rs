@@ -168,11 +168,24 @@ impl Error {
         self.message.push_str(text);
     }
 
-    /// Replaces every occurrence of `secret` in the message (service text can echo a
-    /// request's secret back). Values shorter than 4 characters are left alone.
+    /// Replaces every occurrence of `secret` in the message, the code and the correlation id
+    /// (service text can echo a request's secret back). Values shorter than 4 characters are
+    /// left alone.
     pub(crate) fn redact(&mut self, secret: &str) {
-        if secret.len() >= 4 && self.message.contains(secret) {
-            self.message = self.message.replace(secret, "<redacted>");
+        if secret.len() < 4 {
+            return;
+        }
+        // The code and the correlation id come from the service too, decoded from JSON: an
+        // escaped echo (`\u0073…`) survives the raw-body scrub and only shows here.
+        let fields = [
+            Some(&mut self.message),
+            self.code.as_mut(),
+            self.correlation_id.as_mut(),
+        ];
+        for field in fields.into_iter().flatten() {
+            if field.contains(secret) {
+                *field = field.replace(secret, "<redacted>");
+            }
         }
     }
 

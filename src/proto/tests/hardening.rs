@@ -72,3 +72,27 @@ fn an_expiry_beyond_any_entra_lifetime_is_refused() {
         s.run().token();
     }
 }
+
+#[test]
+fn a_json_escaped_echo_of_the_secret_is_redacted_from_code_and_correlation_id() {
+    use super::harness::{SECRET, respond};
+    // `\u0073` is `s`: the raw body does not contain the secret, the decoded fields do.
+    let escaped = format!("\\u0073{}", &SECRET[1..]);
+    let body = format!(
+        r#"{{"error":"{escaped}","error_description":"bad","correlation_id":"{escaped}"}}"#
+    );
+    let mut s = Scenario::app_service().reply(respond(400, body));
+    let run = s.run();
+    let e = run.error();
+    for (what, text) in [
+        ("message", Some(e.message())),
+        ("code", e.code()),
+        ("correlation id", e.correlation_id()),
+    ] {
+        assert!(
+            !text.unwrap_or_default().contains(SECRET),
+            "{what}: {text:?}"
+        );
+    }
+    assert_eq!(e.code(), Some("<redacted>"));
+}
