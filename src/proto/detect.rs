@@ -162,3 +162,13 @@ fn check_thumbprint(raw: &str) -> Result<(), Error> {
         )
     })
 }
+
+/// The endpoint a token request for a `selector` kind would go to in `env` with `facts`:
+/// detection's choice, for hosts that derive an egress allowlist from it.
+pub fn token_endpoint(
+    env: &EnvSnapshot,
+    facts: HostFacts,
+    selector: SelectorKind,
+) -> Result<Endpoint, Error> {
+    detect(env, facts, selector).map(|d| d.endpoint)
+}

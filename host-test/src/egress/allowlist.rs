@@ -1,7 +1,11 @@
 //! The destinations a guest may reach: `host:port` pairs, derived from the managed-identity
 //! variables it is given (plus whatever the operator allows on top).
 
-use azmi::proto::{Endpoint, var};
+use azmi::proto::{Endpoint, EnvSnapshot, HostFacts, SelectorKind, token_endpoint, var};
+use std::path::Path;
+
+/// The Arc agent's binary: when it exists, detection picks Azure Arc at its default endpoint.
+const ARC_AGENT_BINARY: &str = "/opt/azcmagent/bin/himds";
 
 /// `host:port` pairs the guest may reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -11,11 +15,21 @@ pub struct Allowlist {
 
 impl Allowlist {
     /// The endpoints named by the managed-identity variables in `env` (`IDENTITY_ENDPOINT`,
-    /// `MSI_ENDPOINT`, `AZURE_POD_IDENTITY_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`), the public
-    /// Entra authority when workload identity is configured without its own authority host,
-    /// and IMDS at 169.254.169.254: the CLI lets the guest reach nothing else. Ports default
-    /// per scheme.
+    /// `MSI_ENDPOINT`, `AZURE_POD_IDENTITY_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`), the
+    /// endpoint detection chooses for them (so the Entra default authority when
+    /// `AZURE_AUTHORITY_HOST` is unset or empty, and the Arc agent's `127.0.0.1:40342` when
+    /// Arc is found through its `himds` binary), and IMDS at 169.254.169.254: the CLI lets the
+    /// guest reach nothing else. Ports default per scheme.
     pub fn from_env(env: &[(String, String)]) -> Self {
+        let facts = HostFacts {
+            arc_agent_present: Path::new(ARC_AGENT_BINARY).exists(),
+            no_file_access: false,
+        };
+        Self::from_env_and(env, facts)
+    }
+
+    /// [`Allowlist::from_env`] with the host facts given.
+    pub fn from_env_and(env: &[(String, String)], facts: HostFacts) -> Self {
         let mut list = Allowlist::default();
         list.allow("http://169.254.169.254");
         for name in [
@@ -28,12 +42,17 @@ impl Allowlist {
                 list.allow(value);
             }
         }
-        if env
-            .iter()
-            .any(|(k, _)| k == var::AZURE_FEDERATED_TOKEN_FILE)
-            && !env.iter().any(|(k, _)| k == var::AZURE_AUTHORITY_HOST)
-        {
-            list.allow(azmi::proto::DEFAULT_AUTHORITY_HOST);
+        // What detection chooses, for a system-assigned and a user-assigned call (a client id
+        // alone can select workload identity).
+        let snapshot = EnvSnapshot::from_pairs(env.iter().cloned());
+        for kind in [SelectorKind::SystemAssigned, SelectorKind::ClientId] {
+            if let Ok(endpoint) = token_endpoint(&snapshot, facts, kind) {
+                list.allow(&format!(
+                    "{}://{}",
+                    endpoint.scheme.as_str(),
+                    endpoint.authority
+                ));
+            }
         }
         list
     }
@@ -66,5 +85,46 @@ pub(crate) fn with_port(authority: &str, scheme: &str) -> String {
         authority.to_string()
     } else {
         format!("{authority}:{}", if scheme == "https" { 443 } else { 80 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_authority_host_allows_the_default_authority_detection_uses() {
+        let list = Allowlist::from_env_and(
+            &env(&[
+                ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token"),
+                ("AZURE_TENANT_ID", "t1"),
+                ("AZURE_CLIENT_ID", "c1"),
+                ("AZURE_AUTHORITY_HOST", ""),
+            ]),
+            HostFacts::default(),
+        );
+        assert!(
+            list.permits("https", "login.microsoftonline.com"),
+            "{list:?}"
+        );
+    }
+
+    #[test]
+    fn arc_found_by_its_agent_binary_is_allowed() {
+        let facts = HostFacts {
+            arc_agent_present: true,
+            no_file_access: false,
+        };
+        let list = Allowlist::from_env_and(&[], facts);
+        assert!(list.permits("http", "127.0.0.1:40342"), "{list:?}");
+        let without = Allowlist::from_env_and(&[], HostFacts::default());
+        assert!(!without.permits("http", "127.0.0.1:40342"));
     }
 }
