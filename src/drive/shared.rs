@@ -96,7 +96,7 @@ fn through_store<S: SharedStore>(
 ) -> Result<Result<AccessToken, Error>, StoreError> {
     let lease = lease_key(&slot.key);
     let started = io.now();
-    let deadline = started.plus_millis(request.timeout_ms.unwrap_or(120_000));
+    let deadline = started.plus_millis(request.call_timeout_ms());
     loop {
         let now = io.now();
         let entry = if request.bypasses_cache() {

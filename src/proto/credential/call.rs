@@ -2,6 +2,7 @@
 //! [`Start`].
 
 use crate::proto::acquisition::Acquisition;
+use crate::proto::retry::DEFAULT_CALL_DEADLINE_MS;
 use crate::proto::selector::IdentitySelector;
 use crate::proto::token::AccessToken;
 
@@ -38,6 +39,12 @@ impl<'a> TokenRequest<'a> {
             timeout_ms: None,
             probe: false,
         }
+    }
+
+    /// How long the call may take, retries included: `timeout_ms`, else
+    /// `DEFAULT_CALL_DEADLINE_MS` (120 s).
+    pub fn call_timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS)
     }
 
     /// True when the call must not be answered from the cache.

@@ -94,8 +94,9 @@ use crate::proto::cache::{CacheKey, Lookup, TokenCache};
 use crate::proto::detect::{Detection, detect};
 use crate::proto::env::{EnvSnapshot, HostFacts, var};
 use crate::proto::error::Error;
+use crate::proto::http::HttpRequest;
 use crate::proto::request::{build_request, check_selector, request_id, workload_client_id};
-use crate::proto::retry::{DEFAULT_CALL_DEADLINE_MS, RETRY_AFTER_CAP_MS};
+use crate::proto::retry::RETRY_AFTER_CAP_MS;
 use crate::proto::scope::resource_from_scope;
 use crate::proto::selector::IdentitySelector;
 use crate::proto::shared::{KeyParts, shared_key};
@@ -161,17 +162,23 @@ impl ManagedIdentity {
         };
         let (kind, id) = (selector.kind(), selector.value());
         let matches = |k: &CacheKey| k.matches(source, kind, id, resource);
-        let in_flight = self.in_flight.iter().any(matches);
-        let remembered = self
-            .remembered
-            .iter()
-            .find(|(k, until, _)| now < *until && matches(k));
+        let remembered =
+            |(k, until, _): &&(CacheKey, UnixMillis, Error)| now < *until && matches(k);
+        // A hit reads nothing but the cache; the fetches in flight and the remembered failures
+        // matter only when it is not fresh.
         Ok(match self.cache.lookup(now, source, kind, id, resource) {
             Lookup::Fresh(token) => Cached::Fresh(token),
-            // Single flight, or a refresh that must wait: serve the token meanwhile.
-            Lookup::RefreshDue(token) if in_flight || remembered.is_some() => Cached::Fresh(token),
-            Lookup::RefreshDue(token) => Cached::RefreshDue(token),
-            Lookup::Miss => match remembered {
+            Lookup::RefreshDue(token) => {
+                // Single flight, or a refresh that must wait: serve the token meanwhile.
+                let wait = self.in_flight.iter().any(matches)
+                    || self.remembered.iter().any(|r| remembered(&r));
+                if wait {
+                    Cached::Fresh(token)
+                } else {
+                    Cached::RefreshDue(token)
+                }
+            }
+            Lookup::Miss => match self.remembered.iter().find(remembered) {
                 Some((_, until, error)) => {
                     return Err(error
                         .clone()
@@ -192,9 +199,21 @@ impl ManagedIdentity {
         scope: &str,
         selector: &IdentitySelector,
     ) -> Result<(), Error> {
+        Self::dry_run(env, facts, scope, selector).map(drop)
+    }
+
+    /// Validation, detection and the request as it would be built (without a request id):
+    /// everything that can refuse a call before anything is sent.
+    fn dry_run(
+        env: &EnvSnapshot,
+        facts: HostFacts,
+        scope: &str,
+        selector: &IdentitySelector,
+    ) -> Result<(Plan, HttpRequest), Error> {
         let plan = Self::plan(env, facts, scope, selector)?;
         let resource = &scope[..plan.resource_len];
-        build_request(&plan.detection, env, selector, resource, "").map(drop)
+        let http = build_request(&plan.detection, env, selector, resource, "")?;
+        Ok((plan, http))
     }
 
     /// Validation and detection, shared by [`ManagedIdentity::check`] and
@@ -281,7 +300,7 @@ impl ManagedIdentity {
             && !self.imds_probed
             && self.answered_by != Some(Source::Imds))
         .then(|| probe_request(&http, &id));
-        let call_deadline = now.plus_millis(request.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE_MS));
+        let call_deadline = now.plus_millis(request.call_timeout_ms());
         let workload = plan
             .workload_client_id
             .map(|client_id| self.workload_leg(now, env, client_id, scope));
@@ -311,9 +330,8 @@ impl ManagedIdentity {
         request: &TokenRequest<'_>,
     ) -> Result<SharedSlot, Error> {
         let (scope, selector) = (request.scope, request.selector);
-        let plan = Self::plan(env, facts, scope, selector)?;
+        let (plan, http) = Self::dry_run(env, facts, scope, selector)?;
         let resource = &scope[..plan.resource_len];
-        let http = build_request(&plan.detection, env, selector, resource, "")?;
         let path = http.path_and_query.split('?').next().unwrap_or_default();
         let endpoint = format!("{}://{}{path}", http.scheme.as_str(), http.authority);
         let kind = selector.kind();
