@@ -47,11 +47,7 @@ impl Backend for Files {
     fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, String> {
         loop {
             let current = self.get(bucket, key)?;
-            let number = current
-                .as_deref()
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
-                .unwrap_or(0);
-            let next = number.wrapping_add(delta);
+            let next = super::counter(current.as_deref()).wrapping_add(delta);
             let value = next.to_string();
             if self
                 .store

@@ -55,11 +55,7 @@ impl Backend for Memory {
             .or_default()
             .entry(key.to_string())
             .or_default();
-        let current = std::str::from_utf8(slot)
-            .ok()
-            .and_then(|t| t.parse::<i64>().ok())
-            .unwrap_or(0);
-        let next = current.wrapping_add(delta);
+        let next = super::counter(Some(slot)).wrapping_add(delta);
         *slot = next.to_string().into_bytes();
         Ok(next)
     }

@@ -63,6 +63,13 @@ trait Backend: Send + Sync {
     }
 }
 
+/// The decimal integer a counter value holds (absent or not a number: 0), for `increment`.
+fn counter(value: Option<&[u8]>) -> i64 {
+    value
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
 /// What a compare-and-swap did.
 enum Swapped {
     /// The new value is stored.
