@@ -1,15 +1,23 @@
 //! The component's network and clock: `wasi:http` requests with per-attempt timeouts,
 //! `wasi:clocks` time and sleeps.
+//!
+//! The host enforces the per-phase timeouts (connect, first byte, between body chunks); they
+//! do not bound a whole response — a body trickled one chunk just inside the between-bytes
+//! timeout keeps a read going forever. So the component also bounds the whole exchange
+//! (headers and complete body) by the request's `total_ms` on a `wasi:clocks/monotonic-clock`
+//! timer of its own, waiting on the response and on the timer together with `wasi:io/poll`.
 
 use crate::proto::{
     HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, TransportError,
     TransportErrorKind, UnixMillis,
 };
+use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest,
     RequestOptions, Scheme as WasiScheme,
 };
+use wasi::io::poll;
 use wasi::io::streams::StreamError;
 
 /// Largest chunk `blocking-write-and-flush` accepts (wasi:io contract).
@@ -80,16 +88,56 @@ pub(crate) fn send(request: &HttpRequest) -> Result<HttpResponse, TransportError
         drop(stream);
     }
     OutgoingBody::finish(body, None).map_err(transport)?;
-    future.subscribe().block();
+    let deadline = Deadline::after(t.total_ms);
+    let ready = {
+        let pollable = future.subscribe();
+        deadline.wait(&pollable)
+    };
+    if !ready {
+        return Err(deadline.expired());
+    }
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(transport(code)),
         Some(Err(())) | None => return Err(other("the response future failed")),
     };
-    read_response(response)
+    read_response(response, &deadline)
 }
 
-fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportError> {
+/// The whole-exchange bound: a monotonic-clock instant and the budget it came from.
+struct Deadline {
+    at: monotonic_clock::Instant,
+    total_ms: u64,
+}
+
+impl Deadline {
+    fn after(total_ms: u64) -> Self {
+        let at = monotonic_clock::now().saturating_add(total_ms.saturating_mul(1_000_000));
+        Self { at, total_ms }
+    }
+
+    /// Blocks until `pollable` is ready (true) or the deadline passes (false).
+    fn wait(&self, pollable: &poll::Pollable) -> bool {
+        if pollable.ready() {
+            return true;
+        }
+        let timer = monotonic_clock::subscribe_instant(self.at);
+        let ready = poll::poll(&[pollable, &timer]);
+        ready.contains(&0)
+    }
+
+    fn expired(&self) -> TransportError {
+        TransportError::new(
+            TransportErrorKind::Timeout,
+            format!("the whole response took longer than {} ms", self.total_ms),
+        )
+    }
+}
+
+fn read_response(
+    response: IncomingResponse,
+    deadline: &Deadline,
+) -> Result<HttpResponse, TransportError> {
     let status = response.status();
     let headers = response
         .headers()
@@ -106,7 +154,16 @@ fn read_response(response: IncomingResponse) -> Result<HttpResponse, TransportEr
             .stream()
             .map_err(|()| TransportError::new(TransportErrorKind::Other, "no body stream"))?;
         loop {
-            match stream.blocking_read(64 * 1024) {
+            match stream.read(64 * 1024) {
+                Ok(chunk) if chunk.is_empty() => {
+                    let ready = {
+                        let pollable = stream.subscribe();
+                        deadline.wait(&pollable)
+                    };
+                    if !ready {
+                        return Err(deadline.expired());
+                    }
+                }
                 Ok(chunk) => {
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_RESPONSE_BYTES {

@@ -74,6 +74,10 @@ struct TokenArgs {
     /// you), which lets consecutive runs share one token.
     #[arg(long)]
     no_cache: bool,
+    /// Give up after this many milliseconds, retries and every wait on the network included
+    /// (default 120000), like the component's `timeout-ms`.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -183,7 +187,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
         force_refresh: false,
         claims: None,
         client_capabilities: Vec::new(),
-        timeout_ms: None,
+        timeout_ms: args.timeout,
         probe: args.probe,
     };
     let mut exit = 0;

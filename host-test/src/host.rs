@@ -39,9 +39,9 @@ pub struct GuestConfig {
     pub egress: Egress,
     /// `(host directory, guest path)` pairs, preopened read-only.
     pub preopens: Vec<(PathBuf, String)>,
-    /// Give the guest a wall clock that follows tokio's clock, so a test runtime started
-    /// paused runs the guest's retry back-off in virtual time (wasmtime-wasi already sleeps
-    /// on tokio timers).
+    /// Give the guest wall and monotonic clocks that follow tokio's clock, so a test runtime
+    /// started paused runs the guest's retry back-off and timers in virtual time
+    /// (wasmtime-wasi already sleeps on tokio timers).
     pub tokio_clock: bool,
     /// The key-value store behind the `azmi-tokens` bucket (shared-cache component), if any.
     pub keyvalue: Option<KeyValue>,
@@ -130,6 +130,7 @@ impl Host {
         }
         if config.tokio_clock {
             wasi.wall_clock(TokioWallClock::new());
+            wasi.monotonic_clock(TokioMonotonicClock::default());
         }
         for (dir, guest_path) in &config.preopens {
             wasi.preopened_dir(dir, guest_path, FsPerms::ReadOnly)?;
@@ -261,5 +262,29 @@ impl wasmtime_wasi::HostWallClock for TokioWallClock {
 
     fn now(&self) -> std::time::Duration {
         self.start + self.origin.elapsed()
+    }
+}
+
+/// A monotonic clock that advances with `tokio::time`, so the guest's own timers (the
+/// whole-response bound) agree with the paused test clock its sleeps already follow.
+struct TokioMonotonicClock {
+    origin: tokio::time::Instant,
+}
+
+impl Default for TokioMonotonicClock {
+    fn default() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for TokioMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }

@@ -186,6 +186,10 @@ impl TransportError {
 }
 
 /// Per-attempt timeouts, enforced by the host (the values and their reasons: the `spec` module docs, "Timeouts").
+///
+/// The core hands each request out with every field already cut to what is left of the
+/// call's deadline (and, for a refresh, of the cached token's usable life), so a host that
+/// enforces these numbers holds the deadline on the wire, not only after the answer comes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP (and TLS) connect.
@@ -194,4 +198,32 @@ pub struct Timeouts {
     pub first_byte_ms: u64,
     /// Between response body chunks.
     pub between_bytes_ms: u64,
+    /// The whole exchange: connect, headers and the complete body. The per-phase timers
+    /// alone do not bound it (a body trickled one chunk per `between_bytes_ms` resets the
+    /// timer forever), so a host must also bound the whole response by this.
+    pub total_ms: u64,
+}
+
+impl Timeouts {
+    /// Phase timeouts whose whole-exchange bound is their sum.
+    pub const fn phases(connect_ms: u64, first_byte_ms: u64, between_bytes_ms: u64) -> Self {
+        Self {
+            connect_ms,
+            first_byte_ms,
+            between_bytes_ms,
+            total_ms: connect_ms + first_byte_ms + between_bytes_ms,
+        }
+    }
+
+    /// These timeouts with no phase, and not the whole, longer than `left_ms` (at least 1 ms,
+    /// so a host never reads 0 as "no timeout").
+    pub fn cut_to(self, left_ms: u64) -> Self {
+        let left = left_ms.max(1);
+        Self {
+            connect_ms: self.connect_ms.min(left),
+            first_byte_ms: self.first_byte_ms.min(left),
+            between_bytes_ms: self.between_bytes_ms.min(left),
+            total_ms: self.total_ms.min(left),
+        }
+    }
 }

@@ -49,6 +49,12 @@
 //! from no timeout at all (msal-node, @azure/identity) to 60 s per IMDS try (Go azidentity);
 //! 10–60 s per attempt is the sensible band. Retries are per source too: see
 //! [`crate::proto::retry`].
+//!
+//! The per-phase timers do not bound a whole response (a body trickled one chunk every 9 s
+//! never trips a 10 s between-bytes timer), so every request also carries a whole-exchange
+//! bound, the sum of its phases. Every number is cut to what is left of the call's deadline
+//! before the request is handed out (the acquisition's `poll_action`): a `timeout-ms` of 2 s
+//! means no host is ever asked to wait 30 s.
 
 use super::http::{Method, Timeouts};
 use super::retry::{IMDS_RETRY, LOCAL_RETRY, NO_404_RETRY, RetryPolicy};
@@ -106,17 +112,9 @@ pub struct SourceSpec {
 }
 
 /// IMDS: Python azure-identity's 2 s connect timeout; link-local connects are sub-millisecond.
-const IMDS_TIMEOUTS: Timeouts = Timeouts {
-    connect_ms: 2_000,
-    first_byte_ms: 30_000,
-    between_bytes_ms: 10_000,
-};
+const IMDS_TIMEOUTS: Timeouts = Timeouts::phases(2_000, 30_000, 10_000);
 /// Other local endpoints: a few seconds to connect, the 10–60 s band per attempt overall.
-const LOCAL_TIMEOUTS: Timeouts = Timeouts {
-    connect_ms: 5_000,
-    first_byte_ms: 30_000,
-    between_bytes_ms: 10_000,
-};
+const LOCAL_TIMEOUTS: Timeouts = Timeouts::phases(5_000, 30_000, 10_000);
 
 const NO_SELECTORS: SelectorParams = SelectorParams {
     client_id: None,

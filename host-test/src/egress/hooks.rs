@@ -7,7 +7,8 @@ use super::allowlist::with_port;
 use crate::emulator::{self, Emulator};
 use azmi::proto::MAX_RESPONSE_BYTES;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::channel::Channel;
+use http_body_util::{BodyExt, Either, Full, Limited};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -64,7 +65,13 @@ impl WasiHttpHooks for Hooks {
             }
             let response = match egress {
                 Egress::Emulator { emulator, .. } => {
-                    serve_in_memory(&emulator, request, options).await?
+                    let response = serve_in_memory(&emulator, request, options).await?;
+                    let done: Sent = Box::new(async { Ok(()) });
+                    let body = |b: InMemoryBody| {
+                        b.map_err(|e| HttpError::InternalError(Some(e.to_string())))
+                            .boxed_unsync()
+                    };
+                    return Ok((response.map(body), done));
                 }
                 Egress::Network { tls, pins, .. } => {
                     let key = with_port(&authority.to_ascii_lowercase(), &scheme);
@@ -95,11 +102,14 @@ fn timeouts(options: Option<RequestOptions>) -> (Duration, Duration, Duration) {
     )
 }
 
+/// A whole body, or one the emulator trickles a byte at a time ([`emulator::Fault::Trickle`]).
+type InMemoryBody = Either<Full<Bytes>, Channel<Bytes>>;
+
 async fn serve_in_memory(
     emulator: &Emulator,
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
-) -> Result<http::Response<Full<Bytes>>, HttpError> {
+) -> Result<http::Response<InMemoryBody>, HttpError> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes().to_vec();
     let target = parts
@@ -124,10 +134,11 @@ async fn serve_in_memory(
         body,
     ));
     if let Some(delay) = reply.delay {
-        // A delay past the guest's timeout is reported as that timeout at once: virtual
-        // time, so no test waits for it.
+        // A delay past the guest's first-byte timeout ends at that timeout, as on a socket
+        // (tests run this on paused tokio time, so nobody waits for it).
         let (_, first_byte, _) = timeouts(options);
         if delay >= first_byte {
+            tokio::time::sleep(first_byte).await;
             return Err(HttpError::ConnectionReadTimeout);
         }
         tokio::time::sleep(delay).await;
@@ -136,8 +147,23 @@ async fn serve_in_memory(
     for (k, v) in &reply.headers {
         builder = builder.header(k, v);
     }
+    let body = match reply.trickle {
+        None => Either::Left(Full::new(Bytes::from(reply.body))),
+        Some(every) => {
+            let (mut sender, body) = Channel::new(1);
+            tokio::spawn(async move {
+                for byte in reply.body {
+                    tokio::time::sleep(every).await;
+                    if sender.send_data(Bytes::from(vec![byte])).await.is_err() {
+                        return; // the guest dropped the body
+                    }
+                }
+            });
+            Either::Right(body)
+        }
+    };
     builder
-        .body(Full::new(Bytes::from(reply.body)))
+        .body(body)
         .map_err(|e| HttpError::InternalError(Some(e.to_string())))
 }
 

@@ -37,6 +37,14 @@ pub enum Fault {
         /// How many requests this fault applies to.
         times: u32,
     },
+    /// Respond normally, but send the body one byte every `every` (headers at once): a
+    /// response no between-bytes timeout ever ends.
+    Trickle {
+        /// The pause before each body byte.
+        every: Duration,
+        /// How many requests this fault applies to.
+        times: u32,
+    },
     /// HTTP 200 with the body `{not json`.
     MalformedBody {
         /// How many requests this fault applies to.
@@ -172,6 +180,8 @@ pub(crate) enum Effect {
     Replace,
     /// Let the source answer, then delay the response.
     Delay(Duration),
+    /// Let the source answer, then send the body one byte per interval.
+    Trickle(Duration),
     /// Change the next successful response.
     Shape(Shape),
 }
@@ -193,6 +203,7 @@ impl Fault {
         match self {
             Fault::Status { times, .. }
             | Fault::Delay { times, .. }
+            | Fault::Trickle { times, .. }
             | Fault::MalformedBody { times }
             | Fault::EmptyBody { times }
             | Fault::HugeBody { times, .. }
@@ -207,6 +218,7 @@ impl Fault {
         match self {
             Fault::Status { times, .. }
             | Fault::Delay { times, .. }
+            | Fault::Trickle { times, .. }
             | Fault::MalformedBody { times }
             | Fault::EmptyBody { times }
             | Fault::HugeBody { times, .. }
@@ -224,6 +236,7 @@ impl Fault {
             | Fault::MalformedBody { .. }
             | Fault::EmptyBody { .. } => Effect::Replace,
             Fault::Delay { by, .. } => Effect::Delay(*by),
+            Fault::Trickle { every, .. } => Effect::Trickle(*every),
             Fault::HugeBody { bytes, .. } => Effect::Shape(Shape {
                 pad_to: Some(*bytes),
                 ..Shape::default()

@@ -148,6 +148,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// How long the transport should wait before sending this response ([`Fault::Delay`]).
     pub delay: Option<Duration>,
+    /// Send the body one byte per this interval ([`Fault::Trickle`]).
+    pub trickle: Option<Duration>,
 }
 
 impl Response {
@@ -163,6 +165,7 @@ impl Response {
             headers: vec![("content-type".to_string(), content_type.to_string())],
             body: body.into(),
             delay: None,
+            trickle: None,
         }
     }
 
@@ -563,6 +566,12 @@ impl Ctx<'_> {
                 self.use_front_fault();
                 let mut resp = source.handle(self, req);
                 resp.delay = Some(by);
+                resp
+            }
+            Effect::Trickle(every) => {
+                self.use_front_fault();
+                let mut resp = source.handle(self, req);
+                resp.trickle = Some(every);
                 resp
             }
             Effect::Replace => {

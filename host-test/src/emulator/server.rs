@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::channel::Channel;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -70,11 +71,15 @@ where
         .await;
 }
 
-/// Converts one hyper request, lets the emulator answer it, applies the delay and converts back.
+/// A whole body, or one trickled a byte at a time.
+type Body = Either<Full<Bytes>, Channel<Bytes>>;
+
+/// Converts one hyper request, lets the emulator answer it, applies the delay (or the trickle)
+/// and converts back.
 async fn respond(
     emulator: Emulator,
     req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> Result<hyper::Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes().to_vec(),
@@ -98,14 +103,30 @@ async fn respond(
     for (name, value) in &response.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
+    let body = match response.trickle {
+        None => Either::Left(Full::new(Bytes::from(response.body))),
+        Some(every) => {
+            builder = builder.header("content-length", response.body.len());
+            let (mut sender, body) = Channel::new(1);
+            tokio::spawn(async move {
+                for byte in response.body {
+                    tokio::time::sleep(every).await;
+                    if sender.send_data(Bytes::from(vec![byte])).await.is_err() {
+                        return; // the client hung up
+                    }
+                }
+            });
+            Either::Right(body)
+        }
+    };
     Ok(builder
-        .body(Full::new(Bytes::from(response.body)))
+        .body(body)
         .unwrap_or_else(|e| plain(500, format!("emulator produced an invalid response: {e}"))))
 }
 
 /// A plain-text response for transport-level problems.
-fn plain(status: u16, text: String) -> hyper::Response<Full<Bytes>> {
-    let mut resp = hyper::Response::new(Full::new(Bytes::from(text)));
+fn plain(status: u16, text: String) -> hyper::Response<Body> {
+    let mut resp = hyper::Response::new(Either::Left(Full::new(Bytes::from(text))));
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
     resp

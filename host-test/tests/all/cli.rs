@@ -10,7 +10,7 @@ const AZMI: &str = env!("CARGO_BIN_EXE_azmi");
 const SCOPE: &str = "https://vault.azure.net/.default";
 
 /// Runs `azmi args…` with exactly `env` (nothing inherited) off the async runtime.
-async fn azmi(args: &[&str], env: &[(&str, String)]) -> (Output, Duration) {
+pub(crate) async fn azmi(args: &[&str], env: &[(&str, String)]) -> (Output, Duration) {
     let mut command = Command::new(AZMI);
     command.args(args).env_clear();
     for (k, v) in env {
@@ -33,7 +33,8 @@ fn lines(output: &Output) -> Vec<Value> {
         .collect()
 }
 
-async fn emulator() -> (Emulator, String, tokio::task::JoinHandle<()>) {
+/// An emulator served on a loopback port, and its `http://` base URL.
+pub(crate) async fn emulator_on_loopback() -> (Emulator, String, tokio::task::JoinHandle<()>) {
     let emulator = Emulator::new(Config::default());
     let (address, server) = emulator.serve(0).await.unwrap();
     (emulator, format!("http://{address}"), server)
@@ -54,7 +55,7 @@ async fn cli_demo_prints_a_token_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_token_imds_repeat_makes_one_upstream_request() {
-    let (emulator, url, _server) = emulator().await;
+    let (emulator, url, _server) = emulator_on_loopback().await;
     let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)];
     let (output, _) = azmi(&["token", "--scope", SCOPE, "--repeat", "3"], &env).await;
     assert!(output.status.success(), "{output:?}");
@@ -76,7 +77,7 @@ async fn cli_token_imds_repeat_makes_one_upstream_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_token_app_service() {
-    let (emulator, url, _server) = emulator().await;
+    let (emulator, url, _server) = emulator_on_loopback().await;
     let secret = emulator.config().identity_header;
     let env = [
         ("IDENTITY_ENDPOINT", format!("{url}/msi/token")),
@@ -132,7 +133,7 @@ async fn cli_closed_port_fails_fast_with_typed_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_exit_codes_follow_the_error_class() {
-    let (emulator, url, _server) = emulator().await;
+    let (emulator, url, _server) = emulator_on_loopback().await;
     let env = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)];
     let (output, _) = azmi(&["token", "--scope", ""], &env).await;
     assert_eq!(output.status.code(), Some(4), "{output:?}");

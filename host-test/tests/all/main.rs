@@ -7,6 +7,7 @@ mod arc;
 mod cli;
 mod cli_cache;
 mod component;
+mod deadlines;
 mod imds;
 mod retry;
 mod shared_cache;

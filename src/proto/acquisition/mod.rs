@@ -270,13 +270,14 @@ impl Acquisition {
 
     /// The next thing to do, if any. `now` starts a request's deadline.
     pub fn poll_action(&mut self, now: UnixMillis) -> Option<Action> {
-        let action = self.next.take()?;
-        if let Action::Send(request) = &action {
-            let t = request.timeouts;
-            let attempt = t.connect_ms + t.first_byte_ms + t.between_bytes_ms;
-            let left = now.millis_until(self.call_deadline).max(1);
-            self.send_timeout_ms = attempt.min(left);
-            let backstop = now.plus_millis(attempt + DEADLINE_SLACK_MS);
+        let mut action = self.next.take()?;
+        if let Action::Send(request) = &mut action {
+            // The deadline holds on the wire: no phase, and not the whole exchange, may take
+            // longer than what is left of the call.
+            let left = now.millis_until(self.call_deadline);
+            request.timeouts = request.timeouts.cut_to(left);
+            self.send_timeout_ms = request.timeouts.total_ms;
+            let backstop = now.plus_millis(request.timeouts.total_ms + DEADLINE_SLACK_MS);
             self.timers.set(
                 Timer::Attempt,
                 backstop.min(self.call_deadline.max(now.plus_millis(1))),
@@ -286,8 +287,9 @@ impl Acquisition {
     }
 
     /// The total time the request last handed out by [`Acquisition::poll_action`] may take,
-    /// in milliseconds: its per-attempt timeouts, cut to what is left of the call's deadline.
-    /// For hosts that take one timeout per request (proxy-wasm's `dispatch_http_call`).
+    /// in milliseconds (its `timeouts.total_ms`, already cut to what is left of the call's
+    /// deadline). For hosts that take one timeout per request (proxy-wasm's
+    /// `dispatch_http_call`).
     pub fn send_timeout_ms(&self) -> u64 {
         self.send_timeout_ms
     }

@@ -17,11 +17,7 @@ use crate::proto::http::Timeouts;
 use crate::proto::http::{Header, HttpRequest, HttpResponse, Method, TransportError};
 
 /// The probe's whole budget: 1 s per phase, no retries.
-const PROBE_TIMEOUTS: Timeouts = Timeouts {
-    connect_ms: 1_000,
-    first_byte_ms: 1_000,
-    between_bytes_ms: 1_000,
-};
+const PROBE_TIMEOUTS: Timeouts = Timeouts::phases(1_000, 1_000, 1_000);
 
 /// The probe for IMDS token request `token_request`, labelled with the same request id.
 pub(crate) fn probe_request(token_request: &HttpRequest, request_id: &str) -> HttpRequest {

@@ -30,7 +30,12 @@
 //! When a proactive refresh fails for *any* reason — an error response, a transport failure,
 //! an Arc key-file error — the caller gets the cached token while it is still usable, and the
 //! next refresh attempt waits 30 s ([`crate::proto::cache`]). A refresh never holds the caller
-//! past the cached token's usable time: the fetch's deadline is capped there. MSAL Go and MSAL
+//! past the cached token's usable time, nor longer than [`REFRESH_MAX_WAIT_MS`]: the fetch's
+//! deadline is capped there (and every request's timeouts with it). The SDKs refresh in the
+//! background (MSAL's `refresh_in`), so their callers never wait for a refresh; a component
+//! serves one call at a time and must refresh inline, so it bounds the wait instead — 5 s is
+//! far above a healthy endpoint's answer (milliseconds), and a hanging endpoint costs one
+//! caller 5 s every 30 s instead of a 30 s request timeout per refresh. MSAL Go and MSAL
 //! Python do the same; msal-node swallows error *responses* but fails the call on thrown
 //! errors (network, timeout, Arc file errors) although its cached token is still valid.
 //!
@@ -103,6 +108,10 @@ use crate::proto::shared::{KeyParts, shared_key};
 use crate::proto::source::Source;
 use crate::proto::time::UnixMillis;
 use crate::proto::token::AccessToken;
+
+/// The longest a proactive refresh holds its caller (the module docs, "A failed proactive
+/// refresh keeps the cached token").
+pub(crate) const REFRESH_MAX_WAIT_MS: u64 = 5_000;
 
 /// The credential state a host keeps for the life of an instance.
 #[derive(Debug, Default)]
@@ -305,10 +314,17 @@ impl ManagedIdentity {
             .workload_client_id
             .map(|client_id| self.workload_leg(now, env, client_id, scope));
         let options = Options {
-            // A proactive refresh never holds the caller past the cached token's usable life:
-            // the token is returned instead.
+            // A proactive refresh never holds the caller past the cached token's usable life,
+            // nor longer than the refresh bound: the token is returned instead.
             call_deadline: usable.as_ref().map_or(call_deadline, |token| {
-                call_deadline.min(UnixMillis::from_secs(token.usable_until()))
+                // (The last instant the token is usable, so a refresh that fails at its
+                // deadline still returns it.)
+                let last_usable = UnixMillis::from_secs(token.usable_until())
+                    .0
+                    .saturating_sub(1);
+                call_deadline
+                    .min(UnixMillis(last_usable))
+                    .min(now.plus_millis(REFRESH_MAX_WAIT_MS))
             }),
             seed: u64::from_le_bytes(random[8..].try_into().unwrap_or_default()),
             probe,

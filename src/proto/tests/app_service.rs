@@ -65,14 +65,7 @@ fn system_assigned_request_is_exact() {
         request.headers[0].sensitive,
         "the secret header is marked sensitive"
     );
-    assert_eq!(
-        request.timeouts,
-        Timeouts {
-            connect_ms: 5_000,
-            first_byte_ms: 30_000,
-            between_bytes_ms: 10_000,
-        }
-    );
+    assert_eq!(request.timeouts, Timeouts::phases(5_000, 30_000, 10_000));
 }
 
 #[test]

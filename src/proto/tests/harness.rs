@@ -80,6 +80,9 @@ pub(super) enum Reply {
     Response(HttpResponse),
     /// No response: the transport failed.
     Transport(TransportError),
+    /// No response ever: the fake host waits the request's whole timeout (`total_ms`, as a
+    /// host that enforces the timeouts it is handed does) and reports a timeout.
+    Hang,
 }
 
 /// One scripted reply and how much virtual time it takes to arrive.
@@ -101,7 +104,7 @@ impl Scripted {
     pub(super) fn header(mut self, name: &str, value: &str) -> Self {
         match &mut self.reply {
             Reply::Response(response) => response.headers.push((name.into(), value.into())),
-            Reply::Transport(error) => panic!("a transport error has no headers: {error:?}"),
+            other => panic!("a transport failure has no headers: {other:?}"),
         }
         self
     }
@@ -111,7 +114,7 @@ impl Scripted {
     pub(super) fn into_response(self) -> HttpResponse {
         match self.reply {
             Reply::Response(response) => response,
-            Reply::Transport(error) => panic!("not a response: {error:?}"),
+            other => panic!("not a response: {other:?}"),
         }
     }
 }
@@ -167,6 +170,14 @@ pub(super) fn arc_challenge() -> Scripted {
 pub(super) fn transport(kind: TransportErrorKind, detail: &str) -> Scripted {
     Scripted {
         reply: Reply::Transport(TransportError::new(kind, detail)),
+        takes_ms: 0,
+    }
+}
+
+/// An endpoint that accepts the request and never answers (see [`Reply::Hang`]).
+pub(super) fn hang() -> Scripted {
+    Scripted {
+        reply: Reply::Hang,
         takes_ms: 0,
     }
 }
@@ -739,6 +750,13 @@ impl Io for FakeIo {
         match scripted.reply {
             Reply::Response(response) => Ok(response),
             Reply::Transport(error) => Err(error),
+            Reply::Hang => {
+                self.clock = self.clock.plus_millis(request.timeouts.total_ms);
+                Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    "response timed out",
+                ))
+            }
         }
     }
 

@@ -56,14 +56,7 @@ fn system_assigned_request_is_exact() {
         request.path_and_query,
         "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com"
     );
-    assert_eq!(
-        request.timeouts,
-        Timeouts {
-            connect_ms: 2_000,
-            first_byte_ms: 30_000,
-            between_bytes_ms: 10_000,
-        }
-    );
+    assert_eq!(request.timeouts, Timeouts::phases(2_000, 30_000, 10_000));
     assert_eq!(request.header("X-IDENTITY-HEADER"), None);
     assert_eq!(request.header("X-Forwarded-For"), None);
 }

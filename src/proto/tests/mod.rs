@@ -9,6 +9,7 @@ mod arc;
 mod azure_ml;
 mod cache;
 mod cloud_shell;
+mod deadlines;
 mod detect;
 mod driver;
 mod hardening;

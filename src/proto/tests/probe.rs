@@ -47,14 +47,7 @@ fn assert_probe(run: &Run, index: usize, authority: &str) {
             headers: &[],
         },
     );
-    assert_eq!(
-        request.timeouts,
-        Timeouts {
-            connect_ms: 1_000,
-            first_byte_ms: 1_000,
-            between_bytes_ms: 1_000,
-        }
-    );
+    assert_eq!(request.timeouts, Timeouts::phases(1_000, 1_000, 1_000));
 }
 
 #[test]

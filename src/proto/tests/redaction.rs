@@ -47,7 +47,7 @@ fn http_request_debug_redacts_the_app_service_secret() {
     assert_eq!(
         format!("{request:?}"),
         format!(
-            "HttpRequest {{ method: Get, url: \"http://127.0.0.1:41564/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fmanagement.azure.com\", headers: [X-IDENTITY-HEADER: <redacted>, x-ms-client-request-id: {id}], body: \"\", timeouts: Timeouts {{ connect_ms: 5000, first_byte_ms: 30000, between_bytes_ms: 10000 }} }}"
+            "HttpRequest {{ method: Get, url: \"http://127.0.0.1:41564/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fmanagement.azure.com\", headers: [X-IDENTITY-HEADER: <redacted>, x-ms-client-request-id: {id}], body: \"\", timeouts: Timeouts {{ connect_ms: 5000, first_byte_ms: 30000, between_bytes_ms: 10000, total_ms: 45000 }} }}"
         )
     );
     assert_clean("HttpRequest {:#?}", &format!("{request:#?}"));

@@ -116,18 +116,19 @@ fn refresh_point_counts_from_the_answer() {
 #[test]
 fn failed_refresh_returns_the_cached_token_and_waits_thirty_seconds() {
     // App Service, a one-day token: refresh due at 12 h; every failure kind, each retried as
-    // usual, still returns the cached token.
+    // usual within the 5 s refresh bound (attempts at 0, 0.87 and 2.55 s; the next, at
+    // 6.79 s, would pass it), still returns the cached token.
     let failures: [(&str, Scripted, usize); 6] = [
-        ("persistent 500", server_error(), 4),
+        ("persistent 500", server_error(), 3),
         (
             "refused (retried: it answered before)",
             transport(TransportErrorKind::ConnectionRefused, "refused"),
-            4,
+            3,
         ),
         (
             "timeout",
             transport(TransportErrorKind::Timeout, "timed out"),
-            4,
+            3,
         ),
         (
             "400 (not retried)",
@@ -171,19 +172,21 @@ fn failed_refresh_returns_the_cached_token_and_waits_thirty_seconds() {
 }
 
 #[test]
-fn failed_imds_refresh_after_all_seven_attempts_returns_the_cached_token() {
+fn failed_imds_refresh_gives_up_at_the_refresh_bound_and_returns_the_cached_token() {
+    // IMDS retries 2.34 s after the first failure; the third attempt (7.38 s) would pass the
+    // 5 s refresh bound, so the refresh gives up after two and the caller gets the old token.
     let mut s = Scenario::imds().seed(SEED).reply(token("old", 86_400));
     s.run().token();
     s.advance_to(secs(43_200));
-    s.push_times(server_error(), 7);
+    s.push_times(server_error(), 2);
     let run = s.run();
-    assert_eq!(run.gaps(), IMDS_GAPS);
+    assert_eq!(run.gaps(), IMDS_GAPS[..1]);
     assert_eq!(run.token().secret(), "old");
     // A second failed refresh 30 s later: again the old token, again 30 s of quiet.
     s.advance(REFRESH_RETRY_MS);
-    s.push_times(transport(TransportErrorKind::Timeout, "t"), 7);
+    s.push_times(transport(TransportErrorKind::Timeout, "t"), 2);
     let again = s.run();
-    assert_eq!(again.requests.len(), 7);
+    assert_eq!(again.requests.len(), 2);
     assert_eq!(again.token().secret(), "old");
     s.advance(REFRESH_RETRY_MS - 1);
     s.run().assert_nothing_sent();
@@ -191,22 +194,23 @@ fn failed_imds_refresh_after_all_seven_attempts_returns_the_cached_token() {
 
 #[test]
 fn expired_token_is_never_returned_even_when_its_refresh_fails() {
-    // One hour, refresh_in 3290 s: served until 3300 s (expiry − 5 min).
+    // One hour, refresh_in 3297 s: served until 3300 s (expiry − 5 min).
     let mut s = Scenario::app_service()
         .seed(SEED)
-        .reply(token_refresh_in("old", 3_600, 3_290));
+        .reply(token_refresh_in("old", 3_600, 3_297));
     assert_eq!(s.run().token().usable_until(), T0_SECS + 3_300);
-    // The refresh starts with the token usable; its retries (Retry-After: 5) may not run past
-    // 3300 s, where the token stops being usable: it gives up at 3295 s and the caller gets
-    // the old token while it still may, never a refresh that holds it past that point.
-    s.advance_to(secs(3_290));
+    // The refresh starts with the token usable; its retries (Retry-After: 2) may not run past
+    // 3300 s, where the token stops being usable (sooner than the 5 s refresh bound): it gives
+    // up at 3299 s and the caller gets the old token while it still may, never a refresh that
+    // holds it past that point.
+    s.advance_to(secs(3_297));
     s.push_times(
-        json(503, json!({"error": "busy"})).header("Retry-After", "5"),
+        json(503, json!({"error": "busy"})).header("Retry-After", "2"),
         2,
     );
     let run = s.run();
     assert_eq!(run.requests.len(), 2);
-    assert_eq!(run.finished_at, secs(3_295));
+    assert_eq!(run.finished_at, secs(3_299));
     assert_eq!(run.token().secret(), "old");
 
     // And past usability a call is a plain fetch whose failure is the caller's.
@@ -244,15 +248,16 @@ fn one_minute_tokens_cause_one_request_per_thirty_seconds() {
 
 #[test]
 fn one_minute_token_whose_refresh_fails_still_serves_until_its_last_quarter() {
-    // Refresh due at 30 s fails (App Service, 4 attempts, 6.79 s): the token is served until
-    // 45 s without another request, then the next call fetches.
+    // Refresh due at 30 s fails (App Service, 3 attempts within the 5 s refresh bound, the
+    // last at 2.55 s): the token is served until 45 s without another request, then the next
+    // call fetches.
     let mut s = Scenario::app_service().seed(SEED).reply(token("short", 60));
     s.run().token();
     s.advance_to(secs(30));
-    s.push_times(server_error(), 4);
+    s.push_times(server_error(), 3);
     let refresh = s.run();
     assert_eq!(refresh.token().secret(), "short");
-    assert_eq!(refresh.finished_at, secs(30).plus_millis(6_790));
+    assert_eq!(refresh.finished_at, secs(30).plus_millis(2_550));
     for ms in [37_000, 40_000, 44_999] {
         s.advance_to(T0.plus_millis(ms));
         s.run().assert_nothing_sent();
@@ -434,8 +439,8 @@ fn other_sources_never_send_revocation_parameters() {
 
 #[test]
 fn throttled_refresh_keeps_serving_the_cached_token_without_asking() {
-    // The refresh at 12 h meets 429 Retry-After: 60 twice (the third attempt would pass the
-    // 120 s deadline): the old token, and no request until the throttle window ends, even
+    // The refresh at 12 h meets 429 Retry-After: 60 (a second attempt would pass the 5 s
+    // refresh bound): the old token, and no request until the throttle window ends, even
     // though the 30 s refresh pause ends first.
     let mut s = Scenario::app_service()
         .seed(SEED)
@@ -443,12 +448,9 @@ fn throttled_refresh_keeps_serving_the_cached_token_without_asking() {
     s.run().token();
     let due = secs(43_200);
     s.advance_to(due);
-    s.push_times(
-        json(429, json!({"error": "throttled"})).header("Retry-After", "60"),
-        2,
-    );
+    s.push(json(429, json!({"error": "throttled"})).header("Retry-After", "60"));
     let refresh = s.run();
-    assert_eq!(refresh.sent_at, [due, due.plus_millis(60_000)]);
+    assert_eq!(refresh.sent_at, [due]);
     assert_eq!(refresh.token().secret(), "old");
     let ended = refresh.finished_at;
     s.advance_to(ended.plus_millis(REFRESH_RETRY_MS));
