@@ -1,7 +1,11 @@
 //! The host's outbound-HTTP policy for the plugin: only the managed-identity endpoints are
-//! reachable, and every request gets bounded timeouts, whatever the guest asks for.
+//! reachable, and every request gets bounded timeouts, whatever the guest asks for —
+//! including a bound on the whole response: wasi:http's per-phase timeouts never end a body
+//! trickled one chunk just inside the between-bytes timeout, so the plugin reads the (small)
+//! body itself, within [`Timeouts::whole_response`], before the guest sees it.
 
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -73,31 +77,74 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// Waiting between frames of the response body.
     pub between_bytes: Duration,
+    /// The whole exchange: connecting, the response head and the complete body (also never
+    /// more than the sum of the three bounds the guest asked for).
+    pub whole_response: Duration,
 }
 
 impl Default for Timeouts {
-    /// 5 s to connect, 30 s to the first byte (IMDS can be slow to mint), 10 s between bytes.
+    /// 5 s to connect, 30 s to the first byte (IMDS can be slow to mint), 10 s between bytes,
+    /// 45 s for all of it.
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(5),
             first_byte: Duration::from_secs(30),
             between_bytes: Duration::from_secs(10),
+            whole_response: Duration::from_secs(45),
         }
     }
 }
 
+/// Largest response body the plugin reads (managed-identity answers are a few KB).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
 impl Timeouts {
-    /// The guest's options, each capped at this bound.
-    fn apply(self, guest: Option<RequestOptions>) -> RequestOptions {
+    /// The guest's options, each capped at this bound, and the bound for the whole exchange.
+    fn apply(self, guest: Option<RequestOptions>) -> (RequestOptions, Duration) {
         let guest = guest.unwrap_or_default();
-        let cap =
-            |asked: Option<Duration>, bound: Duration| Some(asked.map_or(bound, |a| a.min(bound)));
-        RequestOptions {
-            connect_timeout: cap(guest.connect_timeout, self.connect),
-            first_byte_timeout: cap(guest.first_byte_timeout, self.first_byte),
-            between_bytes_timeout: cap(guest.between_bytes_timeout, self.between_bytes),
-        }
+        let cap = |asked: Option<Duration>, bound: Duration| asked.map_or(bound, |a| a.min(bound));
+        let connect = cap(guest.connect_timeout, self.connect);
+        let first_byte = cap(guest.first_byte_timeout, self.first_byte);
+        let between_bytes = cap(guest.between_bytes_timeout, self.between_bytes);
+        let options = RequestOptions {
+            connect_timeout: Some(connect),
+            first_byte_timeout: Some(first_byte),
+            between_bytes_timeout: Some(between_bytes),
+        };
+        let whole = self
+            .whole_response
+            .min(connect + first_byte + between_bytes);
+        (options, whole)
     }
+}
+
+/// Sends `request` and reads the whole response within `whole`, capped at
+/// [`MAX_RESPONSE_BYTES`].
+async fn exchange(
+    request: http::Request<WasiBody>,
+    options: RequestOptions,
+    whole: Duration,
+) -> Result<http::Response<Full<Bytes>>, HttpError> {
+    let exchange = async {
+        let (response, io) =
+            wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+        // The connection's I/O runs beside the body read; it ends with the exchange.
+        let driver = tokio::spawn(io);
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await;
+        driver.abort();
+        let body = body.map_err(|e| match e.downcast::<HttpError>() {
+            Ok(code) => *code,
+            Err(_) => HttpError::HttpResponseBodySize(None),
+        })?;
+        Ok(http::Response::from_parts(
+            parts,
+            Full::new(body.to_bytes()),
+        ))
+    };
+    tokio::time::timeout(whole, exchange)
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)?
 }
 
 /// The plugin's [`WasiHttpHooks`]: refuses what the [`Allowlist`] does not name, then lets
@@ -134,13 +181,13 @@ impl WasiHttpHooks for Egress {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let options = self.timeouts.apply(options);
+        let (options, whole) = self.timeouts.apply(options);
         Box::new(async move {
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let response = exchange(request, options, whole).await?;
+            let done: IoFuture = Box::new(async { Ok(()) });
             Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as IoFuture,
+                response.map(|body| body.map_err(|never| match never {}).boxed_unsync()),
+                done,
             ))
         })
     }

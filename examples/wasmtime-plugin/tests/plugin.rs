@@ -3,13 +3,13 @@
 //! 127.0.0.0/8.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
-use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator};
+use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator, Fault};
 use azmi_wasmtime_plugin::{
     Allowlist, Config, IMDS, IdentitySelector, Plugin, Source, Timeouts, TokenError,
 };
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Built by azmi-host-test's build script (a dev-dependency), the same file `just component`
 /// produces.
@@ -84,6 +84,35 @@ async fn plugin_empty_client_id_is_a_typed_invalid_argument() {
         .await
         .expect("a token");
     assert_eq!(token.source, Source::Imds);
+}
+
+/// The first answer's body comes one byte every 200 ms: no between-bytes timer ever fires, so
+/// only the plugin's whole-response bound (1 s here) ends it; the guest retries and the second
+/// answer is whole. Before the bound the call sat reading the trickle (minutes).
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_bounds_a_trickled_response_as_a_whole() {
+    let (emulator, url) = emulator().await;
+    emulator.push_fault(Fault::Trickle {
+        every: Duration::from_millis(200),
+        times: 1,
+    });
+    let mut config = imds_at(&url);
+    config.timeouts.whole_response = Duration::from_secs(1);
+    let mut plugin = load(config).await;
+    let start = Instant::now();
+    let token = plugin
+        .get_token(SCOPE, &IdentitySelector::SystemAssigned)
+        .await
+        .expect("a token from the retry");
+    let took = start.elapsed();
+    assert!(emulator.issued(&token.token).is_some());
+    assert_eq!(
+        emulator.token_requests(),
+        2,
+        "the trickled answer, then a whole one"
+    );
+    // 1 s bound + IMDS's first backoff (≤ 2.4 s with jitter) + slack; the trickle is minutes.
+    assert!(took < Duration::from_secs(6), "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
