@@ -407,18 +407,41 @@ fn a_token_request_that_never_answers_ends_at_the_deadline() {
     assert!(now <= T0.plus_millis(3_000 + 1_000), "ended by {now:?}");
     let body = reply(&effects.resume[0].1);
     assert!(logged(&effects.log, &body).contains("IMDS"), "{effects:?}");
-    // A late answer to the abandoned call is ignored.
-    assert!(
-        root.on_response(
-            now,
-            1,
-            Ok(token_response("late", now, 86_399)),
-            &mut calls,
-            &mut mem
-        )
-        .resume
-        .is_empty()
+    // A late answer to the abandoned call 1 is ignored: nothing resumed, nothing cached.
+    let late = |root: &mut TokenRoot, calls: &mut Calls, mem: &mut _, now: UnixMillis| {
+        let answer = Ok(token_response("late", now, 86_399));
+        root.on_response(now, 1, answer, calls, mem)
+    };
+    assert_eq!(
+        late(&mut root, &mut calls, &mut mem, now),
+        Default::default()
     );
+    let after_hold = now.plus_millis(FAILURE_HOLD_MS);
+    let next = root.on_request(after_hold, 2, &mut mem);
+    assert_eq!(
+        (next.verdict, next.wake),
+        (Verdict::Pause, true),
+        "not served the late token"
+    );
+    root.on_tick(after_hold, &mut calls, &mut mem);
+    assert_eq!(calls.sent.len(), 2, "a new token request, call 2");
+    // Even while call 2 is in flight, call 1's answer is not taken for it.
+    let effects = late(&mut root, &mut calls, &mut mem, after_hold);
+    assert_eq!(effects, Default::default());
+    assert!(root.is_waiting(2), "still waiting for call 2");
+    let third = root.on_request(after_hold, 3, &mut mem);
+    assert_eq!(third.verdict, Verdict::Pause);
+    let answered = root.on_response(
+        after_hold,
+        2,
+        Ok(token_response("fresh", after_hold, 86_399)),
+        &mut calls,
+        &mut mem,
+    );
+    assert_eq!(answered.resume.len(), 2);
+    for (_, verdict) in &answered.resume {
+        assert_eq!(bearer(verdict), "Bearer fresh");
+    }
 }
 
 #[test]
