@@ -1,4 +1,4 @@
-// About 430 lines: one test per filter decision, on one scripted dispatcher and store.
+// About 470 lines: one test per filter decision, on one scripted dispatcher and store.
 //! The filter's decisions on virtual time, with a scripted `Dispatch` and a store of the
 //! root's own (the real Envoy run is host-test/tests/envoy/); workers sharing a store are in
 //! `tests/shared.rs`.

@@ -1,5 +1,5 @@
-// About 500 lines: one test per Envoy behaviour, each reading as a scenario; the rig, the client
-// and the multi-worker tests are in rig.rs, client.rs and workers.rs.
+// About 510 lines: one test per Envoy behaviour, each reading as a scenario; the rig, the client,
+// the multi-worker tests and the leak scan are in rig.rs, client.rs, workers.rs and leaks.rs.
 //! The Envoy auth filter (examples/envoy-filter) in a real Envoy 1.40, against the emulator
 //! on loopback ports: the emulator is both the managed-identity endpoint (Envoy cluster
 //! `imds`) and the upstream (`/echo` answers with the `authorization` header it got).
