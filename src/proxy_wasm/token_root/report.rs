@@ -30,7 +30,7 @@ impl Reported {
         reported
     }
 
-    /// A new request id for a new failure at `now`, remembered with `error`'s report.
+    /// A new request id for a new failure at `now`, remembered with `error`.
     fn mint(&mut self, now: UnixMillis, error: &Error) -> String {
         self.count += 1;
         let id = format!(
