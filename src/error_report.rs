@@ -1,5 +1,6 @@
 //! How a failed token request is reported as JSON, in one place for every front end: the
-//! `azmi` CLI prints it, the Envoy filter answers with it.
+//! `azmi` CLI prints it, the Envoy filter logs it (its clients get only the class, the source
+//! and a request id: `proxy_wasm::verdict::LocalReply::for_failure`).
 //!
 //! The object is `{"error": class, "message": …}` plus `source`, `status`, `code` and
 //! `correlation_id` when they are known. The class is one of [`CREDENTIAL_UNAVAILABLE`],

@@ -46,10 +46,16 @@
 //! * proxy-wasm has no random source: the request id is derived from the time and a counter
 //!   ([`token_root::seed`]); it only labels requests.
 //!
+//! * A request without a token gets a generic 503 (`{"error", "source", "request_id",
+//!   "message"}`, [`verdict::LocalReply::for_failure`]): clients learn the error class and an
+//!   id; the details (the core's message with endpoints and resource ids, status, service code
+//!   and correlation id) go to the Envoy log at warn level on one line with that id.
+//!
 //! The decisions live in host-call-free modules ([`config`], [`token_root`], [`call`],
-//! [`store`]) that
-//! are unit-tested natively; `root` and `stream` only perform them. No host `Status` is
-//! unwrapped here (the proxy-wasm SDK itself panics on statuses it does not expect).
+//! [`store`], [`glue`]) that are unit-tested natively; `root` and `stream` only perform them,
+//! through `host.rs`, the one place that calls the host. No host status is unwrapped, and the
+//! calls made per request and per tick bypass the proxy-wasm SDK, which panics on statuses it
+//! does not expect ([`glue`]).
 #![allow(
     clippy::disallowed_methods,
     reason = "the adapter reads the VM environment; clippy.toml bans it for the sans-IO core only"
@@ -57,6 +63,7 @@
 
 pub mod call;
 pub mod config;
+pub mod glue;
 pub mod store;
 pub mod token_root;
 pub mod verdict;

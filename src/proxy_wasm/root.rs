@@ -2,16 +2,19 @@
 
 use super::call::{CallAnswer, call_result};
 use super::config::FilterConfig;
-use super::host::{Shared, apply, host_now, log, log_lines, shared_store};
+use super::glue;
+use super::host::{
+    Envoy, Shared, call_response_body, call_response_headers, dispatch_http_call, host_now,
+    plugin_configuration, shared_store,
+};
 use super::stream::AuthStream;
-use super::token_root::{Dispatch, Effects, TokenRoot};
+use super::token_root::{Dispatch, Effects, Level, TokenRoot};
 use crate::proto::{
     EnvSnapshot, HttpRequest, MAX_RESPONSE_BYTES, TransportError, TransportErrorKind,
     is_managed_identity_variable,
 };
-use ::proxy_wasm::hostcalls;
 use ::proxy_wasm::traits::{Context, HttpContext, RootContext};
-use ::proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use ::proxy_wasm::types::ContextType;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,35 +30,11 @@ impl AuthRoot {
         Self { id, shared: None }
     }
 
-    /// Performs `effects`: logs, then resumes or answers each paused stream, then restores
-    /// the root as the effective context. Called with no borrow of the state held: resuming a
-    /// stream can re-enter the VM.
-    fn perform(&self, shared: &Shared, effects: Effects) {
-        log_lines(&effects.log);
-        if effects.resume.is_empty() {
-            return;
-        }
+    /// Performs `effects` ([`glue::perform`]). Called with no borrow of the state held:
+    /// resuming a stream can re-enter the VM.
+    fn perform(&self, shared: &Shared, effects: &Effects) {
         let header = shared.root.borrow().config().header.clone();
-        for (stream, verdict) in &effects.resume {
-            // A stream that ended meanwhile is unknown to the host: skip it.
-            if hostcalls::set_effective_context(*stream).is_err() {
-                continue;
-            }
-            let result = apply(&header, verdict).and_then(|proceed| {
-                if proceed {
-                    hostcalls::resume_http_request()
-                } else {
-                    Ok(())
-                }
-            });
-            if let Err(status) = result {
-                log(
-                    LogLevel::Warn,
-                    &format!("could not resume request {stream}: {status:?}"),
-                );
-            }
-        }
-        let _ = hostcalls::set_effective_context(self.id);
+        glue::perform(&mut Envoy, self.id, &header, effects);
     }
 }
 
@@ -78,23 +57,23 @@ impl Context for AuthRoot {
             now,
             call,
             result,
-            &mut Envoy { cluster: &cluster },
+            &mut Cluster { cluster: &cluster },
             &mut shared_store(),
         );
         let next = shared.root.borrow().next_tick_ms(now);
-        shared.schedule(next);
-        self.perform(&shared, effects);
+        glue::schedule(&mut Envoy, &shared.tick, next);
+        self.perform(&shared, &effects);
     }
 }
 
 impl RootContext for AuthRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => Vec::new(),
+        let bytes = match plugin_configuration() {
+            Ok(bytes) => bytes,
             Err(status) => {
-                log(
-                    LogLevel::Critical,
+                glue::log(
+                    &mut Envoy,
+                    Level::Error,
                     &format!("cannot read the plugin configuration: {status:?}"),
                 );
                 return false;
@@ -103,7 +82,7 @@ impl RootContext for AuthRoot {
         let config = match FilterConfig::parse(&bytes) {
             Ok(config) => config,
             Err(error) => {
-                log(LogLevel::Critical, error.message());
+                glue::log(&mut Envoy, Level::Error, error.message());
                 return false;
             }
         };
@@ -120,26 +99,17 @@ impl RootContext for AuthRoot {
         {
             let root = shared.root.borrow();
             let config = root.config();
-            match root.refused() {
-                Some(error) => log(
-                    LogLevel::Error,
-                    &format!(
-                        "no token can be had here; every request gets a {}: {}",
-                        match config.fail_mode {
-                            super::FailMode::Deny => "503",
-                            super::FailMode::Allow => "pass without a token",
-                        },
-                        error.message()
-                    ),
-                ),
-                None => log(
-                    LogLevel::Info,
-                    &format!(
+            let (level, line) = match root.refusal() {
+                Some(line) => (Level::Error, line),
+                None => (
+                    Level::Info,
+                    format!(
                         "filter ready: scope {}, header {}, cluster {}",
                         config.scope, config.header, config.cluster
                     ),
                 ),
-            }
+            };
+            glue::log(&mut Envoy, level, &line);
         }
         self.shared = Some(Rc::new(shared));
         true
@@ -153,12 +123,12 @@ impl RootContext for AuthRoot {
         let cluster = shared.root.borrow().config().cluster.clone();
         let effects = shared.root.borrow_mut().on_tick(
             now,
-            &mut Envoy { cluster: &cluster },
+            &mut Cluster { cluster: &cluster },
             &mut shared_store(),
         );
         let next = shared.root.borrow().next_tick_ms(now);
-        shared.schedule_from_tick(next);
-        self.perform(&shared, effects);
+        glue::schedule_from_tick(&mut Envoy, &shared.tick, next);
+        self.perform(&shared, &effects);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -181,7 +151,7 @@ fn read_answer(num_headers: usize, body_size: usize) -> Result<CallAnswer, Trans
     if num_headers == 0 {
         return Ok(CallAnswer::default());
     }
-    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+    let headers = call_response_headers()
         .map_err(|status| failed("headers", status))?
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
@@ -189,13 +159,8 @@ fn read_answer(num_headers: usize, body_size: usize) -> Result<CallAnswer, Trans
     let body = if body_size == 0 {
         Vec::new()
     } else {
-        hostcalls::get_buffer(
-            BufferType::HttpCallResponseBody,
-            0,
-            body_size.min(MAX_RESPONSE_BYTES),
-        )
-        .map_err(|status| failed("body", status))?
-        .unwrap_or_default()
+        call_response_body(body_size.min(MAX_RESPONSE_BYTES))
+            .map_err(|status| failed("body", status))?
     };
     Ok(CallAnswer {
         headers,
@@ -205,11 +170,11 @@ fn read_answer(num_headers: usize, body_size: usize) -> Result<CallAnswer, Trans
 }
 
 /// Sends token requests through the configured Envoy cluster.
-struct Envoy<'a> {
+struct Cluster<'a> {
     cluster: &'a str,
 }
 
-impl Dispatch for Envoy<'_> {
+impl Dispatch for Cluster<'_> {
     fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u32) -> Result<u32, TransportError> {
         let names: Vec<String> = request
             .headers
@@ -228,11 +193,10 @@ impl Dispatch for Envoy<'_> {
                 .map(|(name, h)| (name.as_str(), h.value.as_str())),
         );
         let body = (!request.body.is_empty()).then_some(request.body.as_slice());
-        hostcalls::dispatch_http_call(
+        dispatch_http_call(
             self.cluster,
             headers,
             body,
-            Vec::new(),
             Duration::from_millis(u64::from(timeout_ms)),
         )
         .map_err(|status| {

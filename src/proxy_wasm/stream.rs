@@ -1,9 +1,10 @@
 //! The per-request (HTTP) context: takes the cached token, or pauses until the root has one.
 
-use super::host::{Shared, apply, log, send_reply, shared_store};
-use super::token_root::{LocalReply, Verdict};
+use super::glue;
+use super::host::{Envoy, Shared, shared_store};
+use super::token_root::LocalReply;
 use ::proxy_wasm::traits::{Context, HttpContext};
-use ::proxy_wasm::types::{Action, LogLevel};
+use ::proxy_wasm::types::Action;
 use std::rc::Rc;
 
 /// One request through the filter.
@@ -37,7 +38,7 @@ impl HttpContext for AuthStream {
                 status: super::token_root::DENY_STATUS,
                 body: r#"{"error":"invalid_argument","message":"the azmi filter has no valid configuration; see the Envoy log"}"#.into(),
             };
-            let _ = send_reply(&reply);
+            glue::send(&mut Envoy, &reply);
             return Action::Pause;
         };
         let now = shared.now();
@@ -46,22 +47,13 @@ impl HttpContext for AuthStream {
             .borrow_mut()
             .on_request(now, self.id, &mut shared_store());
         if step.wake {
-            shared.schedule(Some(1));
-        }
-        if matches!(step.verdict, Verdict::Pause) {
-            return Action::Pause;
+            glue::schedule(&mut Envoy, &shared.tick, Some(1));
         }
         let header = shared.root.borrow().config().header.clone();
-        match apply(&header, &step.verdict) {
-            Ok(true) => Action::Continue,
-            Ok(false) => Action::Pause,
-            Err(status) => {
-                log(
-                    LogLevel::Warn,
-                    &format!("could not set the {header} header: {status:?}"),
-                );
-                Action::Pause
-            }
+        if glue::on_request(&mut Envoy, &header, &step) {
+            Action::Continue
+        } else {
+            Action::Pause
         }
     }
 

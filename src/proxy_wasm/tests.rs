@@ -1,13 +1,15 @@
-// About 430 lines: one test per filter decision, on one scripted dispatcher and store.
+// About 470 lines: one test per filter decision, on one scripted dispatcher and store.
 //! The filter's decisions on virtual time, with a scripted `Dispatch` and a store of the
 //! root's own (the real Envoy run is host-test/tests/envoy/); workers sharing a store are in
 //! `tests/shared.rs`.
 
+mod glue;
+mod replies;
 mod shared;
 
 use super::config::FilterConfig;
 use super::store::CasStore;
-use super::token_root::{Dispatch, FAILURE_HOLD_MS, TokenRoot, Verdict, seed};
+use super::token_root::{Dispatch, FAILURE_HOLD_MS, Level, TokenRoot, Verdict, seed};
 use crate::proto::{
     EnvSnapshot, HttpRequest, HttpResponse, TransportError, TransportErrorKind, UnixMillis,
 };
@@ -78,6 +80,18 @@ fn bearer(verdict: &Verdict) -> &str {
         Verdict::Forward(bearer) => bearer.secret(),
         other => panic!("expected a token, got {other:?}"),
     }
+}
+
+/// The one line of `log` that carries `body`'s request id.
+fn logged<'a>(log: &'a [(Level, String)], body: &Value) -> &'a str {
+    let id = body["request_id"].as_str().expect("a request_id");
+    let lines: Vec<&str> = log
+        .iter()
+        .filter(|(level, line)| *level == Level::Warn && line.contains(id))
+        .map(|(_, line)| line.as_str())
+        .collect();
+    assert_eq!(lines.len(), 1, "one warning with request_id {id}: {log:?}");
+    lines[0]
 }
 
 fn reply(verdict: &Verdict) -> Value {
@@ -183,16 +197,24 @@ fn a_refused_token_request_answers_every_paused_request_then_holds_down() {
     };
     let effects = root.on_response(T0, 1, Ok(refused), &mut calls, &mut mem);
     assert_eq!(effects.resume.len(), 2);
+    let first = reply(&effects.resume[0].1);
     for (_, verdict) in &effects.resume {
         let body = reply(verdict);
         assert_eq!(body["error"], "authentication_failed");
         assert_eq!(body["source"], "imds");
-        assert_eq!(body["status"], 400);
-        assert_eq!(body["code"], "invalid_resource");
+        assert_eq!(
+            body["request_id"], first["request_id"],
+            "one failure, one id"
+        );
     }
-    // Within the hold-down: the same answer at once, nothing sent.
+    // The details are in the log, under that id.
+    let line = logged(&effects.log, &first);
+    assert!(line.contains(r#""status":400"#), "{line}");
+    assert!(line.contains(r#""code":"invalid_resource""#), "{line}");
+    // Within the hold-down: the same answer at once, nothing sent, nothing new logged.
     let held = root.on_request(T0.plus_millis(FAILURE_HOLD_MS - 1), 3, &mut mem);
-    assert_eq!(reply(&held.verdict)["code"], "invalid_resource");
+    assert_eq!(reply(&held.verdict), first);
+    assert_eq!(held.log, None);
     assert!(!held.wake);
     // After it: a new fetch.
     let after = root.on_request(T0.plus_millis(FAILURE_HOLD_MS), 4, &mut mem);
@@ -213,13 +235,8 @@ fn a_missing_cluster_fails_the_paused_requests_at_once() {
     assert_eq!(effects.resume.len(), 1);
     let body = reply(&effects.resume[0].1);
     assert_eq!(body["error"], "credential_unavailable");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("no cluster \"imds\""),
-        "{body}"
-    );
+    let line = logged(&effects.log, &body);
+    assert!(line.contains(r#"no cluster \"imds\""#), "{line}");
 }
 
 #[test]
@@ -389,19 +406,42 @@ fn a_token_request_that_never_answers_ends_at_the_deadline() {
     assert_eq!(effects.resume.len(), 1);
     assert!(now <= T0.plus_millis(3_000 + 1_000), "ended by {now:?}");
     let body = reply(&effects.resume[0].1);
-    assert!(body["message"].as_str().unwrap().contains("IMDS"), "{body}");
-    // A late answer to the abandoned call is ignored.
-    assert!(
-        root.on_response(
-            now,
-            1,
-            Ok(token_response("late", now, 86_399)),
-            &mut calls,
-            &mut mem
-        )
-        .resume
-        .is_empty()
+    assert!(logged(&effects.log, &body).contains("IMDS"), "{effects:?}");
+    // A late answer to the abandoned call 1 is ignored: nothing resumed, nothing cached.
+    let late = |root: &mut TokenRoot, calls: &mut Calls, mem: &mut _, now: UnixMillis| {
+        let answer = Ok(token_response("late", now, 86_399));
+        root.on_response(now, 1, answer, calls, mem)
+    };
+    assert_eq!(
+        late(&mut root, &mut calls, &mut mem, now),
+        Default::default()
     );
+    let after_hold = now.plus_millis(FAILURE_HOLD_MS);
+    let next = root.on_request(after_hold, 2, &mut mem);
+    assert_eq!(
+        (next.verdict, next.wake),
+        (Verdict::Pause, true),
+        "not served the late token"
+    );
+    root.on_tick(after_hold, &mut calls, &mut mem);
+    assert_eq!(calls.sent.len(), 2, "a new token request, call 2");
+    // Even while call 2 is in flight, call 1's answer is not taken for it.
+    let effects = late(&mut root, &mut calls, &mut mem, after_hold);
+    assert_eq!(effects, Default::default());
+    assert!(root.is_waiting(2), "still waiting for call 2");
+    let third = root.on_request(after_hold, 3, &mut mem);
+    assert_eq!(third.verdict, Verdict::Pause);
+    let answered = root.on_response(
+        after_hold,
+        2,
+        Ok(token_response("fresh", after_hold, 86_399)),
+        &mut calls,
+        &mut mem,
+    );
+    assert_eq!(answered.resume.len(), 2);
+    for (_, verdict) in &answered.resume {
+        assert_eq!(bearer(verdict), "Bearer fresh");
+    }
 }
 
 #[test]

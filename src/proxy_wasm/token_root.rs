@@ -7,9 +7,10 @@
 //! streams.
 
 mod fetch;
+mod report;
 mod shared;
 
-use super::config::{FailMode, FilterConfig};
+use super::config::FilterConfig;
 use crate::drive::SharedStore;
 use crate::proto::{
     Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
@@ -63,13 +64,15 @@ pub struct TokenRoot {
     lease: Option<u64>,
     /// Lines to log with the next effects (a store failure found by a request).
     notes: Vec<(Level, String)>,
+    /// The failure last reported, with the request id clients get for it.
+    reported: report::Reported,
 }
 
 impl TokenRoot {
     /// The state for `config` with the VM's managed-identity variables `env`. An environment
     /// that cannot work at all (Azure Arc and workload identity need files; a selector the
     /// source refuses) is found here, without sending anything, and every request gets it.
-    pub fn new(config: FilterConfig, env: EnvSnapshot, _now: UnixMillis) -> Self {
+    pub fn new(config: FilterConfig, env: EnvSnapshot, now: UnixMillis) -> Self {
         let selector = config.selector();
         let refused = ManagedIdentity::check(&env, host_facts(), &config.scope, &selector).err();
         let slot = (config.shared_cache && refused.is_none())
@@ -78,6 +81,7 @@ impl TokenRoot {
                 ManagedIdentity::share(&env, host_facts(), &request).ok()
             })
             .flatten();
+        let reported = report::Reported::refused(now, refused.as_ref());
         Self {
             config,
             selector,
@@ -92,6 +96,7 @@ impl TokenRoot {
             follow: None,
             lease: None,
             notes: Vec::new(),
+            reported,
         }
     }
 
@@ -113,8 +118,13 @@ impl TokenRoot {
         context_id: u32,
         store: &mut impl SharedStore,
     ) -> RequestStep {
-        if let Some(error) = &self.refused {
-            return self.step(self.failed(error), false);
+        if let Some(error) = self.refused.clone() {
+            let (verdict, log) = self.failed(now, &error, 1);
+            return RequestStep {
+                verdict,
+                wake: false,
+                log,
+            };
         }
         let verdict = match self
             .identity
@@ -139,8 +149,16 @@ impl TokenRoot {
                     Verdict::Pause
                 }
             },
-            // A bad scope, or a failure the core still remembers.
-            Err(error) => return self.step(self.failed(&error), false),
+            // A bad scope, or a failure the core still remembers (the hold-down: the same
+            // request id as the requests the failure answered first).
+            Err(error) => {
+                let (verdict, log) = self.failed(now, &error, 1);
+                return RequestStep {
+                    verdict,
+                    wake: false,
+                    log,
+                };
+            }
         };
         // Read after the store: a store that failed just now stopped any following.
         let idle = self.fetch.is_none() && self.follow.is_none();
@@ -149,7 +167,11 @@ impl TokenRoot {
     }
 
     fn step(&self, verdict: Verdict, wake: bool) -> RequestStep {
-        RequestStep { verdict, wake }
+        RequestStep {
+            verdict,
+            wake,
+            log: None,
+        }
     }
 
     fn ask_wake(&mut self) -> bool {
@@ -207,8 +229,10 @@ impl TokenRoot {
             Ok(Cached::Miss) if !self.waiting.is_empty() => self.acquire(now, dispatch, store),
             Ok(Cached::Miss) => Effects::default(),
             Err(error) => {
-                let verdict = self.failed(&error);
-                self.resume_all(verdict)
+                let (verdict, line) = self.failed(now, &error, self.waiting.len());
+                let mut effects = self.resume_all(verdict);
+                effects.log.extend(line);
+                effects
             }
         }
     }
@@ -258,14 +282,6 @@ impl TokenRoot {
         Effects {
             resume,
             log: Vec::new(),
-        }
-    }
-
-    /// The verdict for a request that cannot get a token because of `error`.
-    fn failed(&self, error: &Error) -> Verdict {
-        match self.config.fail_mode {
-            FailMode::Deny => Verdict::Reply(LocalReply::from_error(error)),
-            FailMode::Allow => Verdict::ForwardUnauthenticated,
         }
     }
 }

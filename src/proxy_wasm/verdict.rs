@@ -1,7 +1,7 @@
 //! What the filter does with one request, and what a root callback asks the glue to do: the
 //! values [`super::token_root::TokenRoot`] returns and `root.rs` / `stream.rs` perform.
 
-use crate::error_report::ErrorReport;
+use crate::error_report::{ErrorReport, class_name};
 use crate::proto::{AccessToken, Error};
 
 /// Status of the local reply sent instead of an unauthenticated request.
@@ -28,24 +28,52 @@ impl core::fmt::Debug for Bearer {
     }
 }
 
+/// The `message` of every local reply. What went wrong is for the operator: it is in the
+/// Envoy log, on the line that carries the reply's `request_id`.
+pub const REPLY_MESSAGE: &str =
+    "no token for this request; the Envoy log has the details under this request_id";
+
 /// A local reply: status and JSON body, never containing a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalReply {
     /// HTTP status ([`DENY_STATUS`]).
     pub status: u32,
-    /// `{"error": …, "message": …}` plus `source`, `status`, `code`, `correlation_id` when
-    /// known, as the `azmi` CLI prints them.
+    /// `{"error": class, "message": REPLY_MESSAGE, "request_id": …}` plus `source` when
+    /// known: see [`LocalReply::for_failure`].
     pub body: String,
 }
 
 impl LocalReply {
-    /// The reply that explains `error`.
-    pub fn from_error(error: &Error) -> Self {
+    /// The reply every client gets for `error`, reported in the log under `request_id`
+    /// ([`failure_details`]).
+    ///
+    /// Any client can trigger it, so it says only what a client can act on: the error class
+    /// (try again later, or fix the identity), the managed-identity source, and the id to find
+    /// the details with. The core's message (it names the endpoint, ARM resource ids,
+    /// subscription and resource group, and quotes up to 300 characters of the service's
+    /// text), the status, the service's code and correlation id go to the log only.
+    pub fn for_failure(error: &Error, request_id: &str) -> Self {
+        let mut map = serde_json::Map::new();
+        map.insert("error".into(), class_name(error.class()).into());
+        map.insert("message".into(), REPLY_MESSAGE.into());
+        map.insert("request_id".into(), request_id.into());
+        if let Some(source) = error.mi_source() {
+            map.insert("source".into(), source.id().into());
+        }
         Self {
             status: DENY_STATUS,
-            body: ErrorReport::from_error(error).to_json(),
+            body: serde_json::Value::Object(map).to_string(),
         }
     }
+}
+
+/// The operator's side of a failure: `request_id <id>: ` and the core's full error report
+/// (class, message, source, status, code, correlation id), as the `azmi` CLI prints it.
+pub fn failure_details(error: &Error, request_id: &str) -> String {
+    format!(
+        "request_id {request_id}: {}",
+        ErrorReport::from_error(error).to_json()
+    )
 }
 
 /// What to do with one request.
@@ -66,6 +94,9 @@ pub enum Verdict {
 pub struct RequestStep {
     /// What to do with the request.
     pub verdict: Verdict,
+    /// A line to log first: the details of a failure this request is the first to be
+    /// answered with (never containing a token).
+    pub log: Option<(Level, String)>,
     /// The root context has work (start a fetch or a refresh): wake it with a short tick.
     pub wake: bool,
 }
@@ -75,8 +106,10 @@ pub struct RequestStep {
 pub enum Level {
     /// A token was obtained.
     Info,
-    /// A fetch or refresh failed.
+    /// A fetch or refresh failed; a host call failed.
     Warn,
+    /// The filter cannot work (bad configuration, an environment refused at start).
+    Error,
 }
 
 /// What a root callback asks the glue to do, in order.

@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 pub struct Reply {
     pub status: u16,
     pub content_type: Option<String>,
+    /// Every response header, one `name: value` line each.
+    pub headers: String,
     pub body: String,
 }
 
@@ -71,6 +73,11 @@ impl Connection {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
+            .collect();
         let body = response
             .into_body()
             .collect()
@@ -82,6 +89,7 @@ impl Connection {
             Reply {
                 status,
                 content_type,
+                headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
             },
             elapsed,

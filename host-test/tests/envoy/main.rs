@@ -1,44 +1,26 @@
-// About 500 lines: one test per Envoy behaviour, each reading as a scenario; the rig, the client
-// and the multi-worker tests are in rig.rs, client.rs and workers.rs.
+// About 510 lines: one test per Envoy behaviour, each reading as a scenario; the rig, the client,
+// the multi-worker tests and the leak scan are in rig.rs, client.rs, workers.rs and leaks.rs.
 //! The Envoy auth filter (examples/envoy-filter) in a real Envoy 1.40, against the emulator
 //! on loopback ports: the emulator is both the managed-identity endpoint (Envoy cluster
 //! `imds`) and the upstream (`/echo` answers with the `authorization` header it got).
 //!
 //! Needs Envoy and the built filter: `just envoy` installs the one, builds the other and
-//! runs these tests; without Envoy they say so and pass.
+//! runs these tests (`--ignored`); run that way without Envoy, each fails naming
+//! `just envoy-install`.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
 mod client;
+mod leaks;
 mod rig;
 mod workers;
 
 use azmi_host_test::emulator::{Config, Emulator, Fault};
 use client::{Connection, Reply, request};
-use rig::{Envoy, Listener, config, envoy_binary, filter_wasm};
+use rig::{Envoy, Listener, config, envoy_binary, filter_wasm, require_envoy};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 const VAULT: &str = r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds"}"#;
-
-/// False (with the reason printed) when Envoy is not installed; panics when the filter is
-/// not built.
-fn ready() -> bool {
-    let envoy = envoy_binary();
-    if !envoy.exists() {
-        eprintln!(
-            "SKIPPED: no Envoy at {} (install it with `just envoy`, or set AZMI_ENVOY)",
-            envoy.display()
-        );
-        return false;
-    }
-    let wasm = filter_wasm();
-    assert!(
-        wasm.exists(),
-        "{} is missing: build it with `just envoy` (or set AZMI_ENVOY_FILTER)",
-        wasm.display()
-    );
-    true
-}
 
 /// The emulator on an ephemeral loopback port, and its base URL.
 async fn emulator() -> (Emulator, u16, String) {
@@ -55,6 +37,42 @@ fn with_filter(name: &'static str, configuration: &str, env: &[(&'static str, &s
             env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
         )),
     }
+}
+
+/// A local 503 as every client gets it: the error class, the source when known, a request
+/// id and a fixed sentence; never the details (they are in the Envoy log under the id).
+fn generic_503(reply: &Reply) -> (serde_json::Value, String) {
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+    let body = reply.json();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.retain(|k| *k != "source");
+    assert_eq!(keys, ["error", "message", "request_id"], "{body}");
+    assert_eq!(
+        body["message"],
+        "no token for this request; the Envoy log has the details under this request_id"
+    );
+    let id = body["request_id"].as_str().unwrap().to_string();
+    (body, id)
+}
+
+/// The line of Envoy's log that carries request id `id` (at warning or error level).
+fn logged(envoy: &Envoy, id: &str) -> String {
+    let log = envoy.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains(id))
+        .unwrap_or_else(|| panic!("no log line with request_id {id}:\n{log}"));
+    assert!(
+        line.contains("[warning]") || line.contains("[error]"),
+        "{line}"
+    );
+    line.to_string()
 }
 
 /// The `authorization` header `/echo` saw.
@@ -93,9 +111,7 @@ fn ms(d: Duration) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 async fn every_request_through_the_filter_carries_the_token_of_one_token_request() {
-    if !ready() {
-        return;
-    }
+    require_envoy();
     let (emulator, port, url) = emulator().await;
     let yaml = config(
         &[
@@ -220,9 +236,7 @@ fn envoy_version() -> String {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 async fn without_a_token_clients_get_a_503_json_and_the_upstream_sees_nothing() {
-    if !ready() {
-        return;
-    }
+    require_envoy();
     let (emulator, port, url) = emulator().await;
     // A loopback port where nothing listens.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -273,15 +287,18 @@ async fn without_a_token_clients_get_a_503_json_and_the_upstream_sees_nothing() 
     let start = Instant::now();
     let replies = burst(envoy.listener("failing"), "failing", 10).await;
     let waited = start.elapsed();
+    let (_, id) = generic_503(&replies[0]);
     for reply in &replies {
-        assert_eq!(reply.status, 503, "{}", reply.body);
-        assert_eq!(reply.content_type.as_deref(), Some("application/json"));
-        let body = reply.json();
+        let (body, this) = generic_503(reply);
         assert_eq!(body["error"], "authentication_failed", "{body}");
         assert_eq!(body["source"], "imds", "{body}");
-        assert_eq!(body["status"], 500, "{body}");
-        assert!(body["message"].as_str().unwrap().contains("IMDS"), "{body}");
+        assert_eq!(this, id, "one failure, one request id");
+        assert!(!reply.body.contains("127.0.0.1"), "{body}");
     }
+    // The operator finds the details under that id.
+    let line = logged(&envoy, &id);
+    assert!(line.contains(r#""status":500"#), "{line}");
+    assert!(line.contains("IMDS"), "{line}");
     let token_requests = emulator.token_requests();
     assert!(token_requests >= 1);
     eprintln!(
@@ -303,20 +320,23 @@ async fn without_a_token_clients_get_a_503_json_and_the_upstream_sees_nothing() 
         "",
     )
     .await;
-    assert_eq!(reply.status, 503, "{}", reply.body);
-    let body = reply.json();
+    let (body, id) = generic_503(&reply);
     assert_eq!(body["error"], "credential_unavailable", "{body}");
-    let message = body["message"].as_str().unwrap();
-    assert!(message.contains("cluster \"closed\""), "{message}");
+    assert!(!reply.body.contains("closed"), "{body}");
+    let line = logged(&envoy, &id);
+    assert!(line.contains(r#"cluster \"closed\""#), "{line}");
     eprintln!("envoy: nothing at the endpoint -> {body}");
 
     // Azure Arc needs a file proxy-wasm cannot read: refused before anything is sent.
     let before = emulator.token_requests();
     let reply = request(envoy.listener("arc"), "GET", "/echo/arc", &[], "").await;
-    assert_eq!(reply.status, 503, "{}", reply.body);
-    let body = reply.json();
+    let (body, id) = generic_503(&reply);
     assert_eq!(body["error"], "credential_unavailable", "{body}");
     assert_eq!(body["source"], "azure_arc", "{body}");
+    assert!(
+        logged(&envoy, &id).contains("no token can be had here"),
+        "logged at start, with the id every 503 carries"
+    );
     eprintln!("envoy: Azure Arc variables -> {body}");
     assert_eq!(emulator.token_requests(), before, "nothing sent for Arc");
     assert!(
@@ -367,9 +387,7 @@ fn validate(path: &std::path::Path) -> (bool, String) {
 #[test]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 fn the_shipped_configurations_load_and_a_bad_filter_configuration_is_refused() {
-    if !ready() {
-        return;
-    }
+    require_envoy();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/envoy-filter");
     for file in ["envoy.yaml", "envoy-emulator.yaml"] {
         let (ok, text) = validate(&example.join(file));
@@ -390,9 +408,7 @@ fn the_shipped_configurations_load_and_a_bad_filter_configuration_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 async fn app_service_variables_reach_the_filter_and_select_a_user_assigned_identity() {
-    if !ready() {
-        return;
-    }
+    require_envoy();
     let (emulator, port, url) = emulator().await;
     let endpoint = format!("{url}/msi/token");
     let client_id = Config::default().user_assigned[0].client_id.clone();
@@ -452,9 +468,7 @@ async fn app_service_variables_reach_the_filter_and_select_a_user_assigned_ident
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 async fn a_client_that_leaves_while_paused_does_not_disturb_the_others() {
-    if !ready() {
-        return;
-    }
+    require_envoy();
     let (emulator, port, url) = emulator().await;
     let yaml = config(
         &[with_filter(

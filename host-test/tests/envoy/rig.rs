@@ -17,6 +17,31 @@ pub fn envoy_binary() -> PathBuf {
     )
 }
 
+/// Why these tests cannot run, if so: no Envoy at `envoy`, or no filter at `wasm`.
+pub fn missing(envoy: &Path, wasm: &Path) -> Option<String> {
+    if !envoy.exists() {
+        return Some(format!(
+            "no Envoy at {}: install it with `just envoy-install` (or point AZMI_ENVOY at an envoy binary); `just envoy` installs it, builds the filter and runs these tests",
+            envoy.display()
+        ));
+    }
+    if !wasm.exists() {
+        return Some(format!(
+            "no filter at {}: build it with `just envoy` (or set AZMI_ENVOY_FILTER)",
+            wasm.display()
+        ));
+    }
+    None
+}
+
+/// Fails the test when Envoy or the filter is missing: these tests run only under
+/// `--ignored`, where a missing Envoy is a failed run, never a silent pass.
+pub fn require_envoy() {
+    if let Some(why) = missing(&envoy_binary(), &filter_wasm()) {
+        panic!("{why}");
+    }
+}
+
 /// `$AZMI_ENVOY_FILTER`, else where `just envoy` builds the filter.
 pub fn filter_wasm() -> PathBuf {
     std::env::var_os("AZMI_ENVOY_FILTER").map_or_else(
@@ -213,4 +238,21 @@ impl Envoy {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
     }
+}
+
+#[test]
+fn a_missing_envoy_fails_the_run_naming_just_envoy_install() {
+    let nowhere = std::env::temp_dir().join("azmi-no-such-envoy/bin/envoy");
+    let why = missing(&nowhere, &nowhere).expect("missing");
+    assert!(why.contains("just envoy-install"), "{why}");
+    assert!(why.contains("azmi-no-such-envoy"), "{why}");
+    let result = std::panic::catch_unwind(|| {
+        if let Some(why) = missing(&nowhere, &nowhere) {
+            panic!("{why}");
+        }
+    });
+    assert!(result.is_err());
+    let this = std::env::current_exe().unwrap();
+    assert!(missing(&this, &nowhere).unwrap().contains("just envoy"));
+    assert_eq!(missing(&this, &this), None);
 }

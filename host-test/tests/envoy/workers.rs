@@ -3,8 +3,9 @@
 //! `"shared_cache": false` each worker fetches its own (the figure printed for comparison).
 
 use super::client::{Connection, Reply};
+use super::rig::require_envoy;
 use super::rig::{Envoy, config, filter_wasm};
-use super::{echoed_authorization, envoy_version, ms, p50, ready, with_filter};
+use super::{echoed_authorization, envoy_version, ms, p50, with_filter};
 use azmi_host_test::emulator::{Config, Emulator};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -83,9 +84,7 @@ async fn measure(configuration: &str) -> (usize, usize, Duration) {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 async fn workers_share_one_token_request_at_a_cold_start_and_at_a_refresh() {
-    if !ready() {
-        return;
-    }
+    require_envoy();
     let total = CONNECTIONS * PER_CONNECTION;
     let (own_cold, own_refresh, own_p50) = measure(
         r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds", "shared_cache": false}"#,

@@ -8,7 +8,6 @@ use crate::proto::{
     Error, FileError, FileErrorKind, FileRead, HttpRequest, Outcome, Start, TokenRequest,
     TransportError, UnixMillis,
 };
-use crate::proxy_wasm::config::FailMode;
 
 impl TokenRoot {
     /// Starts a fetch: the core decides whether it is a first fetch or a proactive refresh.
@@ -39,7 +38,7 @@ impl TokenRoot {
             Ok(Start::Cached(token)) => self.resume_all(Verdict::Forward(Bearer::new(&token))),
             // Only this root starts fetches, and it has none in flight.
             Ok(Start::Wait) => Effects::default(),
-            Err(error) => self.fetch_failed(error),
+            Err(error) => self.fetch_failed(now, error),
         };
         self.end_lease(now, store, None, false);
         effects
@@ -117,26 +116,16 @@ impl TokenRoot {
             }
             Err(error) => {
                 self.end_lease(now, store, None, false);
-                self.fetch_failed(error)
+                self.fetch_failed(now, error)
             }
         }
     }
 
-    fn fetch_failed(&mut self, error: Error) -> Effects {
-        let line = (
-            Level::Warn,
-            format!(
-                "no token for {}; {} paused request(s) {}: {}",
-                self.config.scope,
-                self.waiting.len(),
-                match self.config.fail_mode {
-                    FailMode::Deny => "get a 503",
-                    FailMode::Allow => "go on without a token (fail_mode allow)",
-                },
-                error.message()
-            ),
-        );
-        let mut effects = self.resume_all(self.failed(&error));
+    /// A fetch ended without a token: a new failure, reported under a new request id that
+    /// every paused request (and every request answered during the hold-down) gets.
+    fn fetch_failed(&mut self, now: UnixMillis, error: Error) -> Effects {
+        let (id, line) = self.report_new(now, &error, self.waiting.len());
+        let mut effects = self.resume_all(self.failure_verdict(&error, &id));
         effects.log.push(line);
         effects
     }
