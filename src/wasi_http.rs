@@ -154,6 +154,11 @@ fn read_response(
             .stream()
             .map_err(|()| TransportError::new(TransportErrorKind::Other, "no body stream"))?;
         loop {
+            // Checked before every read too: a host whose reads block until a chunk arrives
+            // (jco's preview2-shim) never lets the wait below see the timer.
+            if monotonic_clock::now() >= deadline.at {
+                return Err(deadline.expired());
+            }
             match stream.read(64 * 1024) {
                 Ok(chunk) if chunk.is_empty() => {
                     let ready = {

@@ -1,7 +1,10 @@
 // Get a managed-identity token from Node.js through azmi.wasm, transpiled by jco.
 //
 //   node index.mjs [--scope URL] [--client-id ID | --object-id ID | --resource-id ID]
-//                  [--repeat N] [--timing]
+//                  [--repeat N] [--timeout MS] [--timing]
+//
+// `--timeout MS` gives up after MS milliseconds, retries and every wait on the network
+// included (the component's `timeout-ms`; default 120000).
 //
 // Prints one JSON line per call on stdout, like `azmi token`; `--timing` adds one
 // `{"call":i,"ms":…}` line per call on stderr. Exit codes as the CLI: 0 success,
@@ -20,9 +23,19 @@ const sourceName = (source) => source.replaceAll("-", "_");
  * `getToken` returns the `access-token` record or throws jco's `ComponentError` whose
  * `payload` is the WIT `error` variant. Returns `{ok}` or `{err}`; never the token in `err`.
  */
-function getToken(scope, identity) {
+function getToken(scope, identity, timeoutMs) {
   try {
-    return { ok: credential.getToken(scope, identity) };
+    if (timeoutMs === undefined) return { ok: credential.getToken(scope, identity) };
+    const request = {
+      scope,
+      identity,
+      forceRefresh: false,
+      claims: undefined,
+      clientCapabilities: [],
+      timeoutMs,
+      probe: false,
+    };
+    return { ok: credential.getTokenWith(request) };
   } catch (e) {
     if (e && Object.hasOwn(e, "payload")) return { err: e.payload };
     throw e; // a trap or a bug in the bindings, not a WIT error
@@ -70,6 +83,7 @@ function main() {
         "object-id": { type: "string" },
         "resource-id": { type: "string" },
         repeat: { type: "string", default: "1" },
+        timeout: { type: "string" },
         timing: { type: "boolean", default: false },
       },
     }));
@@ -83,13 +97,21 @@ function main() {
     stderr.write("usage: at most one of --client-id/--object-id/--resource-id; --repeat N >= 1\n");
     return 1;
   }
+  let timeoutMs;
+  if (values.timeout !== undefined) {
+    if (!/^[1-9][0-9]{0,15}$/.test(values.timeout)) {
+      stderr.write("usage: --timeout MS takes a positive whole number of milliseconds\n");
+      return 1;
+    }
+    timeoutMs = BigInt(values.timeout);
+  }
   const identity = selectors.length
     ? { tag: selectors[0], val: values[selectors[0]] }
     : { tag: "system-assigned" };
 
   for (let call = 1; call <= repeat; call++) {
     const start = hrtime.bigint();
-    const result = getToken(values.scope, identity);
+    const result = getToken(values.scope, identity, timeoutMs);
     const ms = Number(hrtime.bigint() - start) / 1e6;
     if (values.timing) stderr.write(`${JSON.stringify({ call, ms })}\n`);
     if (result.err) {

@@ -147,3 +147,61 @@ test("host policy: the allowlist names only the variables' endpoints and IMDS", 
     assert.match(name, /^(IDENTITY_|MSI_|AZURE_|IMDS_ENDPOINT$|DEFAULT_IDENTITY_CLIENT_ID$)/);
   }
 });
+
+/**
+ * A local server that answers every request with headers at once and then one body byte per
+ * `everyMs` (a response no between-bytes timer ever ends). Resolves to its URL and `close()`.
+ */
+async function startTrickleServer(everyMs) {
+  const { createServer } = await import("node:http");
+  const timers = new Set();
+  const server = createServer((req, res) => {
+    const body = Buffer.from(JSON.stringify({ access_token: "x".repeat(150), expires_in: 86399 }));
+    res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i >= body.length || res.destroyed) {
+        clearInterval(timer);
+        res.end();
+        return;
+      }
+      res.write(body.subarray(i, i + 1));
+      i += 1;
+    }, everyMs);
+    timers.add(timer);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close() {
+      for (const timer of timers) clearInterval(timer);
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+test("--timeout 2000 bounds a trickled response as a whole", async () => {
+  const server = await startTrickleServer(200);
+  let run;
+  const start = Date.now();
+  try {
+    run = await runExample(server.url, ["--timeout", "2000"]);
+  } finally {
+    server.close();
+  }
+  const took = Date.now() - start;
+  assert.equal(run.code, 2, `exit code; stdout: ${run.stdout} stderr: ${run.stderr}`);
+  assert.equal(lines(run.stdout)[0].error, "credential_unavailable");
+  // 2 s, plus starting Node and instantiating the component; the trickle alone is 40 s.
+  assert.ok(took < 4_000, `took ${took} ms`);
+});
+
+test("--timeout takes a positive whole number of milliseconds", async () => {
+  for (const bad of ["0", "-1", "2s", "1.5"]) {
+    const run = await runExample("http://127.0.0.1:9", [`--timeout=${bad}`]);
+    assert.equal(run.code, 1, bad);
+    assert.match(run.stderr, /--timeout/);
+  }
+});
