@@ -13,8 +13,14 @@ import { outgoingHandler as shimOutgoingHandler } from "@bytecodealliance/previe
 /** The variables a managed-identity source is detected by; nothing else reaches the guest. */
 const VISIBLE = /^(IDENTITY_|MSI_|AZURE_)|^(IMDS_ENDPOINT|DEFAULT_IDENTITY_CLIENT_ID)$/;
 
-/** Read per call, so a value the application changes in `process.env` is seen next time. */
-const visibleEnv = () => Object.entries(env).filter(([name]) => VISIBLE.test(name));
+/**
+ * Read once, when this module loads: the component's token cache is keyed without the
+ * variables' values, so an instance must see one environment for its life (azmi's
+ * `credential` module docs, "A changed environment"). To use another identity, start a new
+ * process (or load the component again).
+ */
+const SNAPSHOT = Object.freeze(Object.entries(env).filter(([name]) => VISIBLE.test(name)));
+const visibleEnv = () => SNAPSHOT.map(([name, value]) => [name, value]);
 
 export const environment = {
   getEnvironment: visibleEnv,

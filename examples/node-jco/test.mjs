@@ -205,3 +205,16 @@ test("--timeout takes a positive whole number of milliseconds", async () => {
     assert.match(run.stderr, /--timeout/);
   }
 });
+
+test("host policy: the component sees the environment of the moment the host loaded", () => {
+  const before = environment.getEnvironment();
+  process.env.AZURE_TENANT_ID = "0c0c0c0c-1111-4222-8333-444444444444";
+  process.env.IDENTITY_ENDPOINT = "http://127.0.0.1:9/msi/token";
+  try {
+    assert.deepEqual(environment.getEnvironment(), before);
+    assert.ok(!allowlist().has("http://127.0.0.1:9"), "a later variable names no endpoint");
+  } finally {
+    delete process.env.AZURE_TENANT_ID;
+    delete process.env.IDENTITY_ENDPOINT;
+  }
+});

@@ -46,10 +46,15 @@ pub(super) const MAX_ENTRIES: usize = 64;
 /// 30 s).
 pub(super) const REFRESH_RETRY_MS: u64 = 30_000;
 
-/// The cache key: (source, selector kind, selector value, resource after `/.default`
-/// stripping) — not the resource the service echoes.
+/// The cache key: (environment generation, source, selector kind, selector value, resource
+/// after `/.default` stripping) — not the resource the service echoes. The generation
+/// changes when a fetch sees the identity variables change (see
+/// [`crate::proto::env::IdentityEnv`]): a token of the old environment never answers for
+/// the new one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
+    /// The credential's environment generation when the fetch started.
+    pub generation: u32,
     /// The source that issued the token.
     pub source: Source,
     /// Selector kind.
@@ -64,12 +69,17 @@ impl CacheKey {
     /// True when this key is (source, kind, id, resource), compared without allocating.
     pub(crate) fn matches(
         &self,
+        generation: u32,
         source: Source,
         kind: SelectorKind,
         id: &str,
         resource: &str,
     ) -> bool {
-        self.source == source && self.kind == kind && self.id == id && self.resource == resource
+        self.generation == generation
+            && self.source == source
+            && self.kind == kind
+            && self.id == id
+            && self.resource == resource
     }
 }
 
@@ -106,6 +116,7 @@ impl TokenCache {
     pub(super) fn lookup(
         &mut self,
         now: UnixMillis,
+        generation: u32,
         source: Source,
         kind: SelectorKind,
         id: &str,
@@ -114,7 +125,7 @@ impl TokenCache {
         let Some(entry) = self
             .entries
             .iter_mut()
-            .find(|e| e.key.matches(source, kind, id, resource))
+            .find(|e| e.key.matches(generation, source, kind, id, resource))
         else {
             return Lookup::Miss;
         };
@@ -170,6 +181,10 @@ impl TokenCache {
     }
 
     /// Number of entries, fresh or not.
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     pub(super) fn count(&self) -> usize {
         self.entries.len()
     }

@@ -53,6 +53,59 @@ pub mod var {
     pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 }
 
+/// The variables whose values decide *which* identity answers (endpoints, tenant, authority,
+/// client ids, the federated token file, the Service Fabric thumbprint). The shared secrets
+/// (`IDENTITY_HEADER`, `MSI_SECRET`) are not among them: a rotated secret is the same
+/// identity, and a secret is never kept.
+const IDENTITY_VARIABLES: [&str; 10] = [
+    var::IDENTITY_ENDPOINT,
+    var::IDENTITY_SERVER_THUMBPRINT,
+    var::IMDS_ENDPOINT,
+    var::MSI_ENDPOINT,
+    var::DEFAULT_IDENTITY_CLIENT_ID,
+    var::AZURE_POD_IDENTITY_AUTHORITY_HOST,
+    var::AZURE_CLIENT_ID,
+    var::AZURE_TENANT_ID,
+    var::AZURE_FEDERATED_TOKEN_FILE,
+    var::AZURE_AUTHORITY_HOST,
+];
+
+/// The values of the identity-deciding variables in one snapshot (unset and empty alike).
+///
+/// A cache key holds the selector and the resource, not these values: a token is looked up
+/// without reading the environment (the cached path must stay fast). So the credential keeps
+/// the values its last fetch saw, and when a fetch sees different ones the environment is a
+/// different identity: nothing learned before applies (the credential's "A changed
+/// environment"). The shared cache's store key includes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IdentityEnv(Vec<Option<String>>);
+
+impl IdentityEnv {
+    /// The identity-deciding values of `env`.
+    pub(crate) fn of(env: &EnvSnapshot) -> Self {
+        Self(
+            IDENTITY_VARIABLES
+                .iter()
+                .map(|name| env.get(name).map(str::to_string))
+                .collect(),
+        )
+    }
+
+    /// The values in a fixed order, `NAME=value` (unset: `NAME` alone), for a store key.
+    pub(crate) fn canonical(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in IDENTITY_VARIABLES.iter().zip(&self.0) {
+            out.push_str(name);
+            if let Some(value) = value {
+                out.push('=');
+                out.push_str(value);
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// True for the variables a managed-identity client may see: `IDENTITY_*`, `MSI_*`,
 /// `IMDS_ENDPOINT`, `AZURE_*` and `DEFAULT_IDENTITY_CLIENT_ID` (the `AZURE_*` family also
 /// covers `AZURE_POD_IDENTITY_AUTHORITY_HOST` and the workload-identity variables).

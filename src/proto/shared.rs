@@ -6,8 +6,10 @@
 //! the store is [`crate::drive::get_token_shared`].
 //!
 //! * **Key.** `azmi/v1/` and the first 32 hex digits of the SHA-256 of everything that makes a
-//!   token different: source, selector kind and value, resource, and the token endpoint's
-//!   scheme, authority and path (which carries the tenant and authority for workload identity).
+//!   token different: source, selector kind and value, resource, the token endpoint's
+//!   scheme, authority and path, and the values of every identity-deciding variable (tenant,
+//!   authority, client ids, endpoints: two instances whose environments name different
+//!   identities never share a token).
 //!   Nothing about the identity is readable from the key.
 //! * **Entry.** JSON with a format version: the token, its expiry, refresh and usable-until
 //!   times (unix seconds) and the source. Entries are secrets: whoever can read the store can
@@ -52,6 +54,8 @@ pub(crate) struct KeyParts<'a> {
     pub selector_value: &'a str,
     pub resource: &'a str,
     pub endpoint: &'a str,
+    /// The identity-deciding variables ([`crate::proto::env::IdentityEnv::canonical`]).
+    pub identity_env: &'a str,
 }
 
 /// The store key for a token.
@@ -64,6 +68,7 @@ pub(crate) fn shared_key(parts: &KeyParts<'_>) -> String {
         parts.selector_value,
         parts.resource,
         parts.endpoint,
+        parts.identity_env,
     ] {
         hash.update(field.as_bytes());
         hash.update([0]);
@@ -224,6 +229,7 @@ mod tests {
             selector_value: "c1",
             resource: "https://vault.azure.net",
             endpoint: "http://169.254.169.254/metadata/identity/oauth2/token",
+            identity_env: "AZURE_TENANT_ID=t1\n",
         };
         let key = shared_key(&base);
         assert!(key.starts_with("azmi/v1/") && key.len() == 8 + 32, "{key}");
@@ -247,6 +253,10 @@ mod tests {
             },
             KeyParts {
                 endpoint: "http://127.0.0.1:8080/metadata/identity/oauth2/token",
+                ..base
+            },
+            KeyParts {
+                identity_env: "AZURE_TENANT_ID=t2\n",
                 ..base
             },
         ];

@@ -6,7 +6,8 @@
 //! 1. The scope and the selector are validated ([`crate::proto::scope`],
 //!    [`crate::proto::selector`]); bad input is `invalid-argument` and nothing is sent.
 //! 2. [`ManagedIdentity::cached`] answers from the cache without reading the environment or
-//!    allocating (the environment of a running instance does not change).
+//!    allocating: hosts give an instance one environment for its life (see "A changed
+//!    environment").
 //! 3. Otherwise [`ManagedIdentity::start`] detects the source from a fresh environment
 //!    snapshot ([`crate::proto::source`] has the precedence table), looks in the cache again,
 //!    refuses a selector the source cannot honour, refuses Arc and workload identity on a host
@@ -16,6 +17,18 @@
 //!    [`crate::proto::Outcome`] that carries what the credential must remember (the probe
 //!    answered, the federated token read, the throttle wait, the token being refreshed);
 //!    [`ManagedIdentity::finish`] absorbs it and caches the token.
+//!
+//! # A changed environment
+//!
+//! A cache key holds the selector and the resource, not the tenant, authority, endpoint or
+//! client id the environment names, so that a hit reads no variable. Every host therefore
+//! gives an instance an environment that does not change: wasmtime, Spin and Envoy fix it at
+//! instantiation, and the Node example snapshots `process.env` once. Should a fetch still see
+//! different identity variables ([`crate::proto::env::IdentityEnv`]) than the fetch before
+//! it, it is another identity and nothing learned applies: the cache, remembered failures,
+//! the probe result and the federated token are dropped, and every key carries the new
+//! generation, so a fetch still in flight for the old environment can never fill the new
+//! cache. The shared store's key includes those values too.
 //!
 //! # Single flight
 //!
@@ -90,6 +103,7 @@ pub struct SharedSlot {
     /// The entry's store key (its lease is [`crate::proto::lease_key`] of it).
     pub key: String,
     cache_key: CacheKey,
+    identity_env: IdentityEnv,
 }
 
 pub use call::{Cached, Start, TokenRequest};
@@ -97,7 +111,7 @@ pub use call::{Cached, Start, TokenRequest};
 use crate::proto::acquisition::{Acquisition, AssertionRead, Options, Outcome, probe_request};
 use crate::proto::cache::{CacheKey, Lookup, TokenCache};
 use crate::proto::detect::{Detection, detect};
-use crate::proto::env::{EnvSnapshot, HostFacts, var};
+use crate::proto::env::{EnvSnapshot, HostFacts, IdentityEnv, var};
 use crate::proto::error::Error;
 use crate::proto::http::HttpRequest;
 use crate::proto::request::{build_request, check_selector, request_id, workload_client_id};
@@ -130,6 +144,10 @@ pub struct ManagedIdentity {
     failure_hold_ms: u64,
     /// IMDS answered a probe: never probe again.
     imds_probed: bool,
+    /// The identity-deciding variables the last fetch saw (`None` before the first).
+    identity_env: Option<IdentityEnv>,
+    /// Bumped when a fetch sees different identity variables; part of every cache key.
+    generation: u32,
 }
 
 /// What a fetch for a call will be, decided from the environment without touching the
@@ -169,33 +187,38 @@ impl ManagedIdentity {
         let Some(source) = self.last_source else {
             return Ok(Cached::Miss);
         };
-        let (kind, id) = (selector.kind(), selector.value());
-        let matches = |k: &CacheKey| k.matches(source, kind, id, resource);
+        let (kind, id, generation) = (selector.kind(), selector.value(), self.generation);
+        let matches = |k: &CacheKey| k.matches(generation, source, kind, id, resource);
         let remembered =
             |(k, until, _): &&(CacheKey, UnixMillis, Error)| now < *until && matches(k);
         // A hit reads nothing but the cache; the fetches in flight and the remembered failures
         // matter only when it is not fresh.
-        Ok(match self.cache.lookup(now, source, kind, id, resource) {
-            Lookup::Fresh(token) => Cached::Fresh(token),
-            Lookup::RefreshDue(token) => {
-                // Single flight, or a refresh that must wait: serve the token meanwhile.
-                let wait = self.in_flight.iter().any(matches)
-                    || self.remembered.iter().any(|r| remembered(&r));
-                if wait {
-                    Cached::Fresh(token)
-                } else {
-                    Cached::RefreshDue(token)
+        Ok(
+            match self
+                .cache
+                .lookup(now, generation, source, kind, id, resource)
+            {
+                Lookup::Fresh(token) => Cached::Fresh(token),
+                Lookup::RefreshDue(token) => {
+                    // Single flight, or a refresh that must wait: serve the token meanwhile.
+                    let wait = self.in_flight.iter().any(matches)
+                        || self.remembered.iter().any(|r| remembered(&r));
+                    if wait {
+                        Cached::Fresh(token)
+                    } else {
+                        Cached::RefreshDue(token)
+                    }
                 }
-            }
-            Lookup::Miss => match self.remembered.iter().find(remembered) {
-                Some((_, until, error)) => {
-                    return Err(error
-                        .clone()
-                        .remembered(now.millis_until(*until).div_ceil(1000)));
-                }
-                None => Cached::Miss,
+                Lookup::Miss => match self.remembered.iter().find(remembered) {
+                    Some((_, until, error)) => {
+                        return Err(error
+                            .clone()
+                            .remembered(now.millis_until(*until).div_ceil(1000)));
+                    }
+                    None => Cached::Miss,
+                },
             },
-        })
+        )
     }
 
     /// Whether a call for `scope` and `selector` can work in `env` at all, without sending
@@ -270,8 +293,10 @@ impl ManagedIdentity {
         let plan = Self::plan(env, facts, scope, selector)?;
         let resource = &scope[..plan.resource_len];
         let source = plan.detection.source;
+        self.observe(IdentityEnv::of(env));
         self.last_source = Some(source);
         let key = CacheKey {
+            generation: self.generation,
             source,
             kind: selector.kind(),
             id: selector.value().to_string(),
@@ -280,7 +305,10 @@ impl ManagedIdentity {
         let usable = if request.bypasses_cache() {
             None
         } else {
-            match self.cache.lookup(now, source, key.kind, &key.id, resource) {
+            match self
+                .cache
+                .lookup(now, key.generation, source, key.kind, &key.id, resource)
+            {
                 Lookup::Fresh(token) => return Ok(Start::Cached(token.clone())),
                 Lookup::RefreshDue(token) => Some(token.clone()),
                 Lookup::Miss => None,
@@ -351,16 +379,20 @@ impl ManagedIdentity {
         let path = http.path_and_query.split('?').next().unwrap_or_default();
         let endpoint = format!("{}://{}{path}", http.scheme.as_str(), http.authority);
         let kind = selector.kind();
+        let identity_env = IdentityEnv::of(env);
         let key = shared_key(&KeyParts {
             source: plan.detection.source,
             selector_kind: kind.describe(),
             selector_value: selector.value(),
             resource,
             endpoint: &endpoint,
+            identity_env: &identity_env.canonical(),
         });
         Ok(SharedSlot {
             key,
+            identity_env,
             cache_key: CacheKey {
+                generation: 0,
                 source: plan.detection.source,
                 kind,
                 id: selector.value().to_string(),
@@ -371,8 +403,33 @@ impl ManagedIdentity {
 
     /// Keeps `token`, read from the shared store at `now`, in this instance's cache too.
     pub fn adopt(&mut self, now: UnixMillis, slot: &SharedSlot, token: AccessToken) {
+        self.observe(slot.identity_env.clone());
         self.last_source = Some(slot.cache_key.source);
-        self.cache.insert(now, slot.cache_key.clone(), token);
+        let key = CacheKey {
+            generation: self.generation,
+            ..slot.cache_key.clone()
+        };
+        self.cache.insert(now, key, token);
+    }
+
+    /// Notes the identity variables a fetch (or an adopted shared token) saw. When they differ
+    /// from the last ones, this is another identity: the cache, remembered failures, the probe
+    /// result and the federated token are dropped, and the generation in every key moves on,
+    /// so a fetch still in flight for the old environment can never fill the new cache.
+    fn observe(&mut self, identity_env: IdentityEnv) {
+        match &self.identity_env {
+            Some(seen) if *seen == identity_env => {}
+            None => self.identity_env = Some(identity_env),
+            Some(_) => {
+                self.identity_env = Some(identity_env);
+                self.generation = self.generation.wrapping_add(1);
+                self.cache.clear();
+                self.remembered.clear();
+                self.assertion = None;
+                self.answered_by = None;
+                self.imds_probed = false;
+            }
+        }
     }
 
     /// Absorbs a finished fetch (`now` = when it finished) and returns what the caller gets:

@@ -96,3 +96,123 @@ fn a_json_escaped_echo_of_the_secret_is_redacted_from_code_and_correlation_id() 
     }
     assert_eq!(e.code(), Some("<redacted>"));
 }
+
+/// A WI token answer from Entra.
+fn entra(token: &str) -> super::harness::Scripted {
+    json(
+        200,
+        j!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
+    )
+}
+
+#[test]
+fn a_changed_tenant_is_another_identity_and_never_gets_the_old_token() {
+    // Defect 7: the cache key held neither the tenant nor the authority nor the endpoint, so
+    // after the environment changed the vault token of the old tenant was served.
+    let mut s = Scenario::workload_identity()
+        .scope("https://vault.azure.net/.default")
+        .reply(entra("tenant-a-vault"));
+    assert_eq!(s.run().token().secret(), "tenant-a-vault");
+    let other = "0c0c0c0c-1111-4222-8333-444444444444";
+    s.set_env("AZURE_TENANT_ID", other);
+    // A call that needs a fetch sees the new environment...
+    s.set_scope("https://storage.azure.com/.default");
+    s.push(entra("tenant-b-storage"));
+    let storage = s.run();
+    assert!(
+        storage
+            .request()
+            .path_and_query
+            .starts_with(&format!("/{other}/"))
+    );
+    // ...and from then on nothing of tenant A answers: the vault token is fetched again.
+    s.set_scope("https://vault.azure.net/.default");
+    s.push(entra("tenant-b-vault"));
+    let vault = s.run();
+    assert_eq!(vault.token().secret(), "tenant-b-vault");
+    assert!(
+        vault
+            .request()
+            .path_and_query
+            .starts_with(&format!("/{other}/"))
+    );
+}
+
+#[test]
+fn a_changed_endpoint_or_client_id_is_another_identity_too() {
+    for (name, value) in [
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:41999/msi/token"),
+        ("AZURE_CLIENT_ID", "99999999-8888-4777-8666-555555555555"),
+    ] {
+        let mut s = Scenario::app_service()
+            .scope("https://management.azure.com/.default")
+            .reply(json(
+                200,
+                j!({"access_token": "first", "expires_in": 86_399}),
+            ));
+        s.run().token();
+        s.set_env(name, value);
+        s.set_scope("https://storage.azure.com/.default");
+        s.push(json(
+            200,
+            j!({"access_token": "other", "expires_in": 86_399}),
+        ));
+        s.run().token();
+        s.set_scope("https://management.azure.com/.default");
+        s.push(json(
+            200,
+            j!({"access_token": "second", "expires_in": 86_399}),
+        ));
+        let again = s.run();
+        assert_eq!(again.token().secret(), "second", "{name}");
+        assert_eq!(again.requests.len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn a_fetch_in_flight_for_the_old_environment_does_not_fill_the_new_cache() {
+    use crate::proto::{Action, Poll, Start};
+    let mut s = Scenario::app_service();
+    let mut old = s.start_fetch();
+    let now = s.now();
+    assert!(matches!(old.poll(now), Poll::Act(Action::Send(_))));
+    s.set_env("IDENTITY_ENDPOINT", "http://127.0.0.1:41999/msi/token");
+    // The new environment's fetch for the same call is not told to wait for the old one.
+    let new = s.start_fetch();
+    assert_eq!(new.source(), old.source());
+    s.identity().abandon(&new);
+    // The old fetch ends with a token: its caller gets it, the new environment's cache not.
+    let answer = json(200, j!({"access_token": "old-env", "expires_in": 86_399}));
+    old.handle_response(now, answer.into_response());
+    let Poll::Done(outcome) = old.poll(now) else {
+        panic!("the old fetch did not finish")
+    };
+    assert_eq!(
+        s.identity().finish(now, outcome).unwrap().secret(),
+        "old-env"
+    );
+    assert!(
+        matches!(s.start(), Ok(Start::Fetch(_))),
+        "not served from the cache"
+    );
+}
+
+#[test]
+fn the_shared_store_key_differs_by_the_default_identity_client_id() {
+    // Azure ML's system-assigned identity is DEFAULT_IDENTITY_CLIENT_ID, sent in the query,
+    // which the store key (endpoint scheme, authority and path) did not cover.
+    use crate::proto::{IdentitySelector, ManagedIdentity, TokenRequest};
+    let a = Scenario::azure_ml();
+    let b = Scenario::azure_ml().env(
+        "DEFAULT_IDENTITY_CLIENT_ID",
+        "0c0c0c0c-1111-4222-8333-444444444444",
+    );
+    let selector = IdentitySelector::SystemAssigned;
+    let request = TokenRequest::new("https://vault.azure.net/.default", &selector);
+    let key = |s: &Scenario| {
+        ManagedIdentity::share(&s.snapshot(), Default::default(), &request)
+            .unwrap()
+            .key
+    };
+    assert_ne!(key(&a), key(&b));
+}
