@@ -71,7 +71,7 @@ use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
 use super::token::AccessToken;
-use super::workload::aadsts_hint;
+use super::workload::{aadsts_hint, names_aadsts};
 use serde_json::{Map, Value};
 
 /// The longest token lifetime accepted: 7 days. Entra access tokens live 1–24 hours (up to
@@ -291,7 +291,12 @@ pub(super) fn classify_failure(
             ErrorKind::Configuration,
             format!("{source}: Entra ID refused the federated token ({said}); {hint}"),
         )
-    } else if service.mentions("invalid_resource") || service.mentions("aadsts500011") {
+    } else if service.mentions("invalid_resource")
+        || service
+            .description
+            .as_deref()
+            .is_some_and(|d| names_aadsts(d, 500_011))
+    {
         (
             ErrorKind::Configuration,
             format!(

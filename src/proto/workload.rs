@@ -44,7 +44,11 @@
 //! * Re-read at most every [`ASSERTION_MAX_AGE_MS`] (5 minutes, @azure/identity's interval;
 //!   Go and Python use 10). Kubernetes rotates the token at 80 % of its lifetime and the
 //!   shortest lifetime is one hour, so a copy up to 12 minutes old is still valid; reading it
-//!   too rarely is what produces AADSTS700024. A different file path is read at once. The
+//!   too rarely is what produces AADSTS700024. When Entra answers AADSTS700024 (assertion
+//!   expired) anyway, the kept copy is dropped and, if the fetch had sent it, the file is read
+//!   again and the request sent once more in the same fetch; a copy read fresh and still
+//!   refused is the caller's error, and the next fetch reads the file again. AADSTS codes are
+//!   matched exactly ([`names_aadsts`]). A different file path is read at once. The
 //!   credential ([`crate::proto::ManagedIdentity`]) keeps the last copy. The file is read
 //!   only when a token request is actually made (a cache hit reads nothing); a retry within
 //!   one fetch starts over and reads it again unless the fetch began with a fresh copy.
@@ -106,35 +110,76 @@ pub(super) fn assertion(contents: &[u8]) -> Result<String, Error> {
     Ok(text.to_string())
 }
 
-/// The fix for Entra's common workload-identity failures, by AADSTS code.
+/// Entra's "the client assertion is expired or not yet valid": the federated token this
+/// credential kept is stale, so it is dropped and the file read again.
+pub(super) const AADSTS_ASSERTION_EXPIRED: u32 = 700_024;
+
+/// True when `text` names the Entra error `AADSTS<code>` exactly: the digits after
+/// `AADSTS` are the whole code, so `AADSTS70021` is not found in `AADSTS700211: …`.
+pub(super) fn names_aadsts(text: &str, code: u32) -> bool {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("AADSTS") {
+        let digits_at = from + at + "AADSTS".len();
+        let digits = bytes[digits_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits > 0 && text[digits_at..digits_at + digits].parse() == Ok(code) {
+            return true;
+        }
+        from = digits_at;
+    }
+    false
+}
+
+/// The fix for Entra's common workload-identity failures, by AADSTS code (matched exactly,
+/// [`names_aadsts`]).
 pub(super) fn aadsts_hint(description: &str) -> Option<&'static str> {
-    const HINTS: [(&str, &str); 4] = [
+    const HINTS: [(u32, &str); 4] = [
         (
-            "AADSTS700024",
+            AADSTS_ASSERTION_EXPIRED,
             "the federated token has expired; check that the kubelet still rotates AZURE_FEDERATED_TOKEN_FILE",
         ),
         (
-            "AADSTS70021",
+            70_021,
             "no federated credential on the identity matches this service account's issuer and subject; add one",
         ),
         (
-            "AADSTS700016",
+            700_016,
             "the client id is not an application in this tenant; check AZURE_CLIENT_ID and AZURE_TENANT_ID",
         ),
-        (
-            "AADSTS90002",
-            "the tenant does not exist; check AZURE_TENANT_ID",
-        ),
+        (90_002, "the tenant does not exist; check AZURE_TENANT_ID"),
     ];
     HINTS
         .iter()
-        .find(|(code, _)| description.contains(code))
+        .find(|(code, _)| names_aadsts(description, *code))
         .map(|(_, hint)| *hint)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aadsts_codes_match_exactly() {
+        assert!(names_aadsts(
+            "AADSTS70021: No matching federated identity",
+            70_021
+        ));
+        assert!(!names_aadsts(
+            "AADSTS700211: No matching federated identity record",
+            70_021
+        ));
+        assert!(!names_aadsts("AADSTS7002: x", 70_021));
+        assert!(names_aadsts(
+            "x AADSTS1 then AADSTS700024: expired",
+            700_024
+        ));
+        assert!(!names_aadsts("AADSTS", 0));
+        assert!(!names_aadsts("AADSTS99999999999999999999999", 0));
+        assert_eq!(aadsts_hint("AADSTS700211: something else"), None);
+    }
 
     #[test]
     fn tenant_characters() {

@@ -187,6 +187,7 @@ impl Acquisition {
                 key: key.clone(),
                 probe_answered: false,
                 assertion: None,
+                assertion_rejected: false,
                 throttle_ms: None,
                 refreshing: options.refreshing,
             },
@@ -324,6 +325,9 @@ impl Acquisition {
                 self.finish(outcome);
             }
             _ => {
+                if self.stale_assertion_refused(&response) {
+                    return self.begin_workload();
+                }
                 let response = HttpResponse {
                     body: scrub(response.body, &self.secrets),
                     ..response
@@ -386,6 +390,7 @@ impl Acquisition {
             key: self.key.clone(),
             probe_answered: self.report.probe_answered,
             assertion: self.report.assertion.take(),
+            assertion_rejected: self.report.assertion_rejected,
             throttle_ms: self.report.throttle_ms,
             refreshing: self.report.refreshing.take(),
         };

@@ -46,6 +46,8 @@ pub(crate) struct Report {
     pub probe_answered: bool,
     /// The federated token read during this fetch (workload identity).
     pub assertion: Option<AssertionRead>,
+    /// Entra refused a federated token as expired (AADSTS700024): drop the kept copy.
+    pub assertion_rejected: bool,
     /// The wait a failed final response asked for (429/5xx with `Retry-After`).
     pub throttle_ms: Option<u64>,
     /// The cached token this fetch refreshed, served if the refresh failed.

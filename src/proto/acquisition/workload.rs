@@ -5,10 +5,14 @@
 
 use super::{Acquisition, Stage};
 use crate::proto::files::FileRead;
+use crate::proto::http::HttpResponse;
 use crate::proto::request::workload_body;
 use crate::proto::secret::Secret;
+use crate::proto::source::Source;
 use crate::proto::time::UnixMillis;
-use crate::proto::workload::{ASSERTION_MAX_BYTES, assertion};
+use crate::proto::workload::{
+    AADSTS_ASSERTION_EXPIRED, ASSERTION_MAX_BYTES, assertion, names_aadsts,
+};
 
 /// What workload identity's fetch needs besides the request.
 #[derive(Clone, Debug)]
@@ -76,6 +80,27 @@ impl Acquisition {
             }
             Err(error) => self.finish(Err(error)),
         }
+    }
+
+    /// True when Entra refused the federated token as expired (AADSTS700024, matched
+    /// exactly) and the fetch sent the credential's kept copy: that copy is dropped and the
+    /// file read again, once, in this same fetch. Any AADSTS700024 also tells the credential
+    /// to drop its copy (the [`crate::proto::acquisition::Report`]).
+    pub(super) fn stale_assertion_refused(&mut self, response: &HttpResponse) -> bool {
+        if self.key.source != Source::WorkloadIdentity
+            || self.stage != Stage::Token
+            || !names_aadsts(
+                &String::from_utf8_lossy(&response.body),
+                AADSTS_ASSERTION_EXPIRED,
+            )
+        {
+            return false;
+        }
+        self.report.assertion_rejected = true;
+        self.report.assertion = None;
+        self.workload
+            .as_mut()
+            .is_some_and(|leg| leg.cached_assertion.take().is_some())
     }
 
     fn send_workload(&mut self, assertion: &str) {

@@ -442,6 +442,9 @@ impl ManagedIdentity {
         if report.probe_answered {
             self.imds_probed = true;
         }
+        if report.assertion_rejected {
+            self.assertion = None;
+        }
         if let Some(read) = report.assertion {
             self.assertion = Some(read);
         }

@@ -216,3 +216,71 @@ fn the_shared_store_key_differs_by_the_default_identity_client_id() {
     };
     assert_ne!(key(&a), key(&b));
 }
+
+/// The client assertion a workload-identity request carried.
+fn assertion_in(request: &crate::proto::HttpRequest) -> String {
+    super::harness::form_pairs(&request.body)
+        .into_iter()
+        .find(|(k, _)| k == "client_assertion")
+        .map(|(_, v)| v)
+        .expect("a client_assertion")
+}
+
+fn assertion_expired() -> super::harness::Scripted {
+    json(
+        400,
+        j!({"error": "invalid_client", "error_description": "AADSTS700024: Client assertion is not within its valid time range.", "error_codes": [700024]}),
+    )
+}
+
+#[test]
+fn an_expired_kept_assertion_is_dropped_and_the_file_read_again_in_the_same_fetch() {
+    // Defect 11: after AADSTS700024 the rejected assertion was sent again for 5 minutes.
+    use super::harness::{ASSERTION, TOKEN_FILE};
+    let rotated = "eyJhbGciOiJSUzI1NiJ9.rotated-assertion.sig";
+    let mut s = Scenario::workload_identity().reply(entra("first"));
+    s.run().token();
+    s.set_file(TOKEN_FILE, Ok(rotated.into()));
+    s.advance(60_000);
+    s.set_scope("https://vault.azure.net/.default");
+    s.push(assertion_expired());
+    s.push(entra("second"));
+    let run = s.run();
+    assert_eq!(run.steps(), ["send", "read", "send"]);
+    assert_eq!(assertion_in(&run.requests[0]), ASSERTION, "the kept copy");
+    assert_eq!(assertion_in(&run.requests[1]), rotated, "read again");
+    assert_eq!(run.token().secret(), "second");
+}
+
+#[test]
+fn an_expired_assertion_read_fresh_is_an_error_and_is_not_kept() {
+    let mut s = Scenario::workload_identity().reply(assertion_expired());
+    let failed = s.run();
+    assert_eq!(
+        failed.steps(),
+        ["read", "send"],
+        "no second try with the same file"
+    );
+    assert_eq!(failed.error().kind(), ErrorKind::Configuration);
+    // Within five minutes the next fetch reads the file again instead of reusing the copy.
+    s.advance(1_000);
+    s.push(entra("t"));
+    assert_eq!(s.run().steps(), ["read", "send"]);
+}
+
+#[test]
+fn a_longer_aadsts_code_is_not_the_expired_assertion() {
+    let mut s = Scenario::workload_identity().reply(entra("first"));
+    s.run().token();
+    s.set_scope("https://vault.azure.net/.default");
+    s.push(json(
+        400,
+        j!({"error": "invalid_client", "error_description": "AADSTS7000241: something else entirely."}),
+    ));
+    let run = s.run();
+    assert_eq!(run.steps(), ["send"], "the kept copy is not re-read");
+    // And the next fetch still uses the kept copy.
+    s.set_scope("https://storage.azure.com/.default");
+    s.push(entra("t"));
+    assert_eq!(s.run().steps(), ["send"]);
+}
