@@ -67,6 +67,7 @@
 use super::error::{Error, ErrorKind};
 use super::expiry::{parse_expires_on, parse_seconds};
 use super::http::HttpResponse;
+use super::secret::{MIN_REDACTED_LEN, Secret};
 use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
@@ -110,7 +111,9 @@ pub(super) fn parse_token(
     body: &[u8],
     received_at: UnixMillis,
     echo: Option<&Echo<'_>>,
+    secrets: &[Secret],
 ) -> Result<AccessToken, Error> {
+    let quote_value = |v: &Value| quote_value(v, secrets);
     let invalid = |what: String| {
         Error::new(
             ErrorKind::InvalidResponse,
@@ -222,7 +225,9 @@ pub(super) struct ServiceError {
 
 impl ServiceError {
     /// Reads any of the known shapes; a non-JSON body becomes a quoted description.
-    pub(super) fn parse(body: &[u8]) -> ServiceError {
+    /// Every decoded string is redacted of `secrets` before it is cut to length.
+    pub(super) fn parse(body: &[u8], secrets: &[Secret]) -> ServiceError {
+        let sanitize = |text: &str| sanitize(text, secrets);
         let map = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map,
             _ => {
@@ -279,9 +284,10 @@ pub(super) fn classify_failure(
     selector: &IdentitySelector,
     resource: &str,
     response: &HttpResponse,
+    secrets: &[Secret],
 ) -> Error {
     let status = response.status;
-    let service = ServiceError::parse(&response.body);
+    let service = ServiceError::parse(&response.body, secrets);
     let said = service.summary(status);
     let user_assigned = selector.kind() != SelectorKind::SystemAssigned;
     let who = describe_identity(selector);
@@ -369,8 +375,11 @@ fn describe_identity(selector: &IdentitySelector) -> String {
     }
 }
 
-/// Service text made safe to quote: control characters dropped, length capped.
-fn sanitize(text: &str) -> String {
+/// Service text made safe to quote: every secret redacted first (a secret cut in half by the
+/// length cap could no longer be found), then control characters dropped and length capped.
+fn sanitize(text: &str, secrets: &[Secret]) -> String {
+    let redacted = redact_secrets(text, secrets);
+    let text = redacted.as_str();
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -382,10 +391,21 @@ fn sanitize(text: &str) -> String {
     out
 }
 
+/// `text` with every secret (at least [`MIN_REDACTED_LEN`] long) replaced by `<redacted>`.
+fn redact_secrets(text: &str, secrets: &[Secret]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets {
+        if secret.0.len() >= MIN_REDACTED_LEN && text.contains(&secret.0) {
+            text = text.replace(&secret.0, "<redacted>");
+        }
+    }
+    text
+}
+
 /// A JSON scalar as text for messages (without pulling in the JSON serializer).
-fn quote_value(v: &Value) -> String {
+fn quote_value(v: &Value, secrets: &[Secret]) -> String {
     match v {
-        Value::String(s) => format!("\"{}\"", sanitize(s)),
+        Value::String(s) => format!("\"{}\"", sanitize(s, secrets)),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) => u.to_string(),
             (_, Some(i)) => i.to_string(),

@@ -321,7 +321,13 @@ impl Acquisition {
             }
             _ if success => {
                 let echo = self.arc_echo();
-                let outcome = parse_token(self.key.source, &response.body, now, echo.as_ref());
+                let outcome = parse_token(
+                    self.key.source,
+                    &response.body,
+                    now,
+                    echo.as_ref(),
+                    &self.secrets,
+                );
                 self.finish(outcome);
             }
             _ => {
@@ -337,6 +343,7 @@ impl Acquisition {
                     &self.selector,
                     &self.key.resource,
                     &response,
+                    &self.secrets,
                 );
                 if self.policy.retries_status(response.status) {
                     let wait = retry_after_ms(&response, now);

@@ -14,6 +14,7 @@ mod detect;
 mod driver;
 mod hardening;
 mod imds;
+mod leaks;
 mod probe;
 mod redaction;
 mod refresh;
