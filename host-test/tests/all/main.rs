@@ -9,6 +9,7 @@ mod cli_cache;
 mod component;
 mod deadlines;
 mod imds;
+mod leaks;
 mod retry;
 mod shared_cache;
 mod sources;
