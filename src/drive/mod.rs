@@ -18,7 +18,10 @@
 //!                    Done(outcome) ─► finish ─────────────────► token or error
 //! ```
 
+mod chain;
 mod shared;
+
+pub use chain::get_token_default;
 
 pub use shared::{FAILED_REFRESH_HOLD_MS, SharedStore, StoreError, get_token_shared};
 

@@ -11,6 +11,7 @@
 //! requires `https` for the authority host), because both carry a secret across a network
 //! rather than to a loopback or link-local address.
 
+use super::chain::Link;
 use super::env::{EnvSnapshot, HostFacts, var};
 use super::error::{Error, ErrorKind};
 use super::selector::SelectorKind;
@@ -88,15 +89,8 @@ pub(super) fn detect(
     }
     // A user-assigned selector also selects workload identity when it is configured, so
     // that an object/resource id is refused there rather than sent to the node's IMDS.
-    if env.has(var::AZURE_FEDERATED_TOKEN_FILE)
-        && env.has(var::AZURE_TENANT_ID)
-        && (env.has(var::AZURE_CLIENT_ID) || selector != SelectorKind::SystemAssigned)
-    {
-        let (authority, variable) = match env.get(var::AZURE_AUTHORITY_HOST) {
-            Some(host) => (host, var::AZURE_AUTHORITY_HOST),
-            None => (DEFAULT_AUTHORITY_HOST, "the default authority"),
-        };
-        return found(Source::WorkloadIdentity, authority, variable);
+    if workload_configured(env, selector) {
+        return found_at_authority(Source::WorkloadIdentity, env);
     }
     match env.get(var::AZURE_POD_IDENTITY_AUTHORITY_HOST) {
         // Python's rule: strip trailing slashes, append the path (msal-node's `//metadata`
@@ -113,6 +107,63 @@ pub(super) fn detect(
     }
 }
 
+/// Workload identity's variables are all there (a user-assigned selector counts as the
+/// client id).
+fn workload_configured(env: &EnvSnapshot, selector: SelectorKind) -> bool {
+    env.has(var::AZURE_FEDERATED_TOKEN_FILE)
+        && env.has(var::AZURE_TENANT_ID)
+        && (env.has(var::AZURE_CLIENT_ID) || selector != SelectorKind::SystemAssigned)
+}
+
+/// Detection for one link of the default chain ([`crate::proto::chain`]): managed identity
+/// as above; workload identity alone; or the environment credential
+/// ([`crate::proto::environment`]). A link that is not configured is *unavailable*, naming
+/// what is missing.
+pub(super) fn detect_link(
+    link: Link,
+    env: &EnvSnapshot,
+    facts: HostFacts,
+    selector: SelectorKind,
+) -> Result<Detection, Error> {
+    match link {
+        Link::ManagedIdentity => detect(env, facts, selector),
+        Link::WorkloadIdentity if workload_configured(env, selector) => {
+            found_at_authority(Source::WorkloadIdentity, env)
+        }
+        Link::WorkloadIdentity => {
+            let missing: Vec<&str> = [
+                var::AZURE_FEDERATED_TOKEN_FILE,
+                var::AZURE_TENANT_ID,
+                var::AZURE_CLIENT_ID,
+            ]
+            .into_iter()
+            .filter(|name| !env.has(name))
+            .collect();
+            Err(Error::new(
+                ErrorKind::Unavailable,
+                None,
+                format!(
+                    "WorkloadIdentityCredential: not configured ({} not set; AKS sets them for a pod whose service account is federated with an identity)",
+                    missing.join(", ")
+                ),
+            ))
+        }
+        Link::Environment => {
+            let source = super::environment::environment_source(env)?;
+            found_at_authority(source, env)
+        }
+    }
+}
+
+/// An Entra source at `AZURE_AUTHORITY_HOST`, or the public cloud's authority.
+fn found_at_authority(source: Source, env: &EnvSnapshot) -> Result<Detection, Error> {
+    let (authority, variable) = match env.get(var::AZURE_AUTHORITY_HOST) {
+        Some(host) => (host, var::AZURE_AUTHORITY_HOST),
+        None => (DEFAULT_AUTHORITY_HOST, "the default authority"),
+    };
+    found(source, authority, variable)
+}
+
 fn found(source: Source, url: &str, variable: &'static str) -> Result<Detection, Error> {
     let endpoint = Endpoint::parse(url).map_err(|why| {
         Error::new(
@@ -125,8 +176,13 @@ fn found(source: Source, url: &str, variable: &'static str) -> Result<Detection,
     })?;
     // Service Fabric and Entra must be HTTPS (MSAL Go / Python; Python also requires it of
     // the authority host): both carry a secret over a real network.
-    if matches!(source, Source::ServiceFabric | Source::WorkloadIdentity)
-        && endpoint.scheme != super::http::Scheme::Https
+    if matches!(
+        source,
+        Source::ServiceFabric
+            | Source::WorkloadIdentity
+            | Source::ClientSecret
+            | Source::ClientCertificate
+    ) && endpoint.scheme != super::http::Scheme::Https
     {
         return Err(Error::new(
             ErrorKind::Configuration,

@@ -49,15 +49,30 @@ pub mod var {
     pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
     /// Workload identity projected service-account token.
     pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
-    /// Entra authority host for workload identity.
+    /// Entra authority host for workload identity and the environment credential.
     pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+    /// The environment credential's client secret (a service principal).
+    pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+    /// The environment credential's certificate file (PEM: certificate and private key).
+    pub const AZURE_CLIENT_CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+    /// The password of the certificate's private key.
+    pub const AZURE_CLIENT_CERTIFICATE_PASSWORD: &str = "AZURE_CLIENT_CERTIFICATE_PASSWORD";
+    /// `1` or `true`: send the certificate chain (`x5c`) for subject-name/issuer auth.
+    pub const AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: &str = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN";
+    /// The resource-owner password flow's user (refused, see the `environment` module).
+    pub const AZURE_USERNAME: &str = "AZURE_USERNAME";
+    /// The resource-owner password flow's password (refused).
+    pub const AZURE_PASSWORD: &str = "AZURE_PASSWORD";
+    /// Which credentials the default chain tries: `prod`, `dev` or one credential's name.
+    pub const AZURE_TOKEN_CREDENTIALS: &str = "AZURE_TOKEN_CREDENTIALS";
 }
 
 /// The variables whose values decide *which* identity answers (endpoints, tenant, authority,
 /// client ids, the federated token file, the Service Fabric thumbprint). The shared secrets
-/// (`IDENTITY_HEADER`, `MSI_SECRET`) are not among them: a rotated secret is the same
+/// (`IDENTITY_HEADER`, `MSI_SECRET`, `AZURE_CLIENT_SECRET`, the certificate password) are not
+/// among them: a rotated secret is the same
 /// identity, and a secret is never kept.
-const IDENTITY_VARIABLES: [&str; 10] = [
+const IDENTITY_VARIABLES: [&str; 12] = [
     var::IDENTITY_ENDPOINT,
     var::IDENTITY_SERVER_THUMBPRINT,
     var::IMDS_ENDPOINT,
@@ -68,6 +83,8 @@ const IDENTITY_VARIABLES: [&str; 10] = [
     var::AZURE_TENANT_ID,
     var::AZURE_FEDERATED_TOKEN_FILE,
     var::AZURE_AUTHORITY_HOST,
+    var::AZURE_CLIENT_CERTIFICATE_PATH,
+    var::AZURE_TOKEN_CREDENTIALS,
 ];
 
 /// The values of the identity-deciding variables in one snapshot (unset and empty alike).

@@ -10,9 +10,11 @@
 mod acquisition;
 mod arc;
 mod cache;
+mod chain;
 mod credential;
 mod detect;
 mod env;
+mod environment;
 mod error;
 mod expiry;
 mod files;
@@ -37,6 +39,7 @@ mod tests;
 
 pub use acquisition::{Acquisition, Action, Outcome, Poll};
 pub use arc::ARC_KEY_DIR;
+pub use chain::{DefaultChain, Link, Links};
 pub use credential::{Cached, ManagedIdentity, SharedSlot, Start, TokenRequest};
 pub use detect::{DEFAULT_AUTHORITY_HOST, normalize_thumbprint, token_endpoint};
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};

@@ -18,7 +18,8 @@
 //! * **Cloud Shell** is a form POST with `resource` in the body and no `api-version`.
 //! * **Workload identity** posts to `{authority}/{tenant}/oauth2/v2.0/token`; the body
 //!   ([`workload_body`]) is completed once the federated token is read
-//!   ([`crate::proto::workload`]).
+//!   ([`crate::proto::workload`]). The **environment credential** posts its client secret to
+//!   the same URL ([`crate::proto::environment`]).
 //! * **A fresh `x-ms-client-request-id`** ([`request_id`], a version-4 GUID from 16 random
 //!   bytes the host supplies) goes on every request, for correlation in support cases. MSAL's
 //!   other telemetry headers (`x-client-SKU`, `x-client-VER`) are not sent.
@@ -27,6 +28,7 @@
 
 use super::detect::Detection;
 use super::env::{EnvSnapshot, var};
+use super::environment;
 use super::error::{Error, ErrorKind};
 use super::http::{Header, HttpRequest};
 use super::selector::IdentitySelector;
@@ -46,6 +48,7 @@ pub(super) fn build_request(
     detection: &Detection,
     env: &EnvSnapshot,
     selector: &IdentitySelector,
+    scope: &str,
     resource: &str,
     request_id: &str,
 ) -> Result<HttpRequest, Error> {
@@ -96,10 +99,34 @@ pub(super) fn build_request(
         // POST {authority}/{tenant}/oauth2/v2.0/token; body added with the assertion.
         Source::WorkloadIdentity => {
             let tenant = env.get(var::AZURE_TENANT_ID).unwrap_or_default();
-            workload::check_tenant(tenant)?;
+            workload::check_tenant(source, tenant)?;
             request.headers.push(plain("Content-Type", FORM));
             request.path_and_query = workload::token_path(&endpoint.path, tenant);
             request.body_sensitive = true;
+        }
+        // The same POST; the client secret in the body, read now and never kept.
+        Source::ClientSecret => {
+            let tenant = env.get(var::AZURE_TENANT_ID).unwrap_or_default();
+            workload::check_tenant(source, tenant)?;
+            let client_id = env.get(var::AZURE_CLIENT_ID).unwrap_or_default();
+            let secret = env.get(var::AZURE_CLIENT_SECRET).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    Some(source),
+                    "EnvironmentCredential: AZURE_CLIENT_SECRET is no longer set",
+                )
+            })?;
+            request.headers.push(plain("Content-Type", FORM));
+            request.path_and_query = workload::token_path(&endpoint.path, tenant);
+            request.body = environment::client_secret_body(client_id, secret, scope);
+            request.body_sensitive = true;
+        }
+        Source::ClientCertificate => {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                Some(source),
+                "EnvironmentCredential: AZURE_CLIENT_CERTIFICATE_PATH is set, but this build of azmi has no certificate support; use AZURE_CLIENT_SECRET, or a build with the client-certificate feature",
+            ));
         }
         _ => {
             let mut params: Vec<(&str, &str)> = Vec::with_capacity(3);

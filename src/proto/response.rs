@@ -64,6 +64,7 @@
 //! transport failure ([`crate::proto::ErrorKind::Transport`]). @azure/identity instead turns
 //! every managed-identity failure into "unavailable", so a credential chain always moves on.
 
+use super::environment;
 use super::error::{Error, ErrorKind};
 use super::expiry::{parse_expires_on, parse_seconds};
 use super::http::HttpResponse;
@@ -291,11 +292,20 @@ pub(super) fn classify_failure(
     let said = service.summary(status);
     let user_assigned = selector.kind() != SelectorKind::SystemAssigned;
     let who = describe_identity(selector);
-    let hint = service.description.as_deref().and_then(aadsts_hint);
-    let (kind, message) = if let (Source::WorkloadIdentity, Some(hint)) = (source, hint) {
+    let description = service.description.as_deref();
+    let (kind, message) = if let (Source::WorkloadIdentity, Some(hint)) =
+        (source, description.and_then(aadsts_hint))
+    {
         (
             ErrorKind::Configuration,
             format!("{source}: Entra ID refused the federated token ({said}); {hint}"),
+        )
+    } else if let (Source::ClientSecret | Source::ClientCertificate, Some(hint)) =
+        (source, description.and_then(environment::aadsts_hint))
+    {
+        (
+            ErrorKind::Configuration,
+            format!("{source}: Entra ID refused the service principal ({said}); {hint}"),
         )
     } else if service.mentions("invalid_resource")
         || service

@@ -81,10 +81,17 @@ pub enum Source {
     ServiceFabric,
     /// AKS workload identity (Entra client-assertion flow).
     WorkloadIdentity,
+    /// A service principal with a client secret in the environment (`AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`): the default chain's environment credential.
+    ClientSecret,
+    /// A service principal with a certificate in the environment
+    /// (`AZURE_CLIENT_CERTIFICATE_PATH`): the default chain's environment credential.
+    ClientCertificate,
 }
 
-/// Every source, in detection order.
-const ALL: [Source; 8] = [
+/// Every source: the managed-identity ones in detection order, then the environment
+/// credential's two (selected only by the default chain, [`crate::proto::chain`]).
+const ALL: [Source; 10] = [
     Source::ServiceFabric,
     Source::AppService,
     Source::AzureMl,
@@ -93,6 +100,8 @@ const ALL: [Source; 8] = [
     Source::AzureArc,
     Source::WorkloadIdentity,
     Source::Imds,
+    Source::ClientSecret,
+    Source::ClientCertificate,
 ];
 
 impl Source {
@@ -107,6 +116,8 @@ impl Source {
             Source::AzureArc => "Azure Arc",
             Source::ServiceFabric => "Service Fabric",
             Source::WorkloadIdentity => "workload identity",
+            Source::ClientSecret => "environment credential (client secret)",
+            Source::ClientCertificate => "environment credential (client certificate)",
         }
     }
 
@@ -126,6 +137,8 @@ impl Source {
             Source::AzureArc => "azure_arc",
             Source::ServiceFabric => "service_fabric",
             Source::WorkloadIdentity => "workload_identity",
+            Source::ClientSecret => "client_secret",
+            Source::ClientCertificate => "client_certificate",
         }
     }
 }

@@ -13,6 +13,8 @@
 //! | Azure Arc | GET, then the 401 challenge ([`crate::proto::arc`]) | `2020-06-01` | `Authorization: Basic <key file>` | yes | `client_id` | `object_id` | `msi_res_id` | nothing |
 //! | Service Fabric | GET | `2019-07-01-preview` | `Secret` (`IDENTITY_HEADER`) | no | refused | refused | refused | nothing |
 //! | workload identity | form POST to `{authority}/{tenant}/oauth2/v2.0/token` ([`crate::proto::workload`]) | — | the federated token, as `client_assertion` | no | form `client_id` | refused | refused | `client_id=$AZURE_CLIENT_ID` |
+//! | environment, client secret | form POST to `{authority}/{tenant}/oauth2/v2.0/token` ([`crate::proto::environment`]) | — | `AZURE_CLIENT_SECRET`, as `client_secret` | no | — | — | — | `client_id=$AZURE_CLIENT_ID` |
+//! | environment, certificate | the same POST, a signed `client_assertion` | — | the certificate's key signs the assertion | no | — | — | — | `client_id=$AZURE_CLIENT_ID` |
 //!
 //! * Every request also carries a fresh `x-ms-client-request-id` GUID (from host randomness)
 //!   for support correlation, as MSAL does for IMDS and the Azure SDK pipelines do everywhere.
@@ -123,7 +125,7 @@ const NO_SELECTORS: SelectorParams = SelectorParams {
 };
 
 /// The protocol table: one row per [`Source`], rendered as a table in the module docs.
-pub(super) const SOURCES: [SourceSpec; 8] = [
+pub(super) const SOURCES: [SourceSpec; 10] = [
     // client_id / object_id / msi_res_id: all SDKs agree.
     SourceSpec {
         source: Source::Imds,
@@ -253,6 +255,31 @@ pub(super) const SOURCES: [SourceSpec; 8] = [
         timeouts: LOCAL_TIMEOUTS,
         retry: &NO_404_RETRY,
     },
+    // A service principal: the application is the identity, so no selector applies.
+    SourceSpec {
+        source: Source::ClientSecret,
+        variables: "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+        api_version: None,
+        method: Method::Post,
+        selectors: NO_SELECTORS,
+        system_param: None,
+        secret_header: None,
+        metadata_header: false,
+        timeouts: LOCAL_TIMEOUTS,
+        retry: &NO_404_RETRY,
+    },
+    SourceSpec {
+        source: Source::ClientCertificate,
+        variables: "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_CERTIFICATE_PATH",
+        api_version: None,
+        method: Method::Post,
+        selectors: NO_SELECTORS,
+        system_param: None,
+        secret_header: None,
+        metadata_header: false,
+        timeouts: LOCAL_TIMEOUTS,
+        retry: &NO_404_RETRY,
+    },
 ];
 
 impl Source {
@@ -267,6 +294,8 @@ impl Source {
             Source::AzureArc => 5,
             Source::ServiceFabric => 6,
             Source::WorkloadIdentity => 7,
+            Source::ClientSecret => 8,
+            Source::ClientCertificate => 9,
         };
         &SOURCES[index]
     }

@@ -75,16 +75,22 @@ fn configuration(message: String) -> Error {
     )
 }
 
-/// Validates `AZURE_TENANT_ID`: letters, digits, `-` and `.` only (JS, Go and Python agree).
-pub(super) fn check_tenant(tenant: &str) -> Result<(), Error> {
-    if tenant
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+/// Validates `AZURE_TENANT_ID` for `source`: non-empty, letters, digits, `-` and `.` only
+/// (JS, Go and Python agree), so it cannot change the token URL's path.
+pub(super) fn check_tenant(source: Source, tenant: &str) -> Result<(), Error> {
+    if !tenant.is_empty()
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         Ok(())
     } else {
-        Err(configuration(
-            "workload identity: AZURE_TENANT_ID may contain only letters, digits, '-' and '.'; set it to your tenant id (a GUID) or domain".into(),
+        Err(Error::new(
+            ErrorKind::Configuration,
+            Some(source),
+            format!(
+                "{source}: AZURE_TENANT_ID may contain only letters, digits, '-' and '.'; set it to your tenant id (a GUID) or domain"
+            ),
         ))
     }
 }
@@ -183,11 +189,12 @@ mod tests {
 
     #[test]
     fn tenant_characters() {
-        assert!(check_tenant("72f988bf-86f1-41af-91ab-2d7cd011db47").is_ok());
-        assert!(check_tenant("contoso.onmicrosoft.com").is_ok());
-        for bad in ["a/b", "a b", "x?y", "../x"] {
+        let wi = Source::WorkloadIdentity;
+        assert!(check_tenant(wi, "72f988bf-86f1-41af-91ab-2d7cd011db47").is_ok());
+        assert!(check_tenant(wi, "contoso.onmicrosoft.com").is_ok());
+        for bad in ["a/b", "a b", "x?y", "../x", ""] {
             assert_eq!(
-                check_tenant(bad).unwrap_err().kind(),
+                check_tenant(wi, bad).unwrap_err().kind(),
                 ErrorKind::Configuration
             );
         }

@@ -132,6 +132,9 @@ pub(crate) struct Options {
     pub refreshing: Option<AccessToken>,
     /// Workload identity's leg data.
     pub workload: Option<WorkloadLeg>,
+    /// Secrets the request carries besides its sensitive headers (the environment
+    /// credential's client secret, in the body), scrubbed from everything reported.
+    pub body_secrets: Vec<Secret>,
 }
 
 /// One token fetch. See the module documentation for its states.
@@ -180,6 +183,7 @@ impl Acquisition {
             .iter()
             .filter(|h| h.sensitive)
             .map(|h| Secret(h.value.clone()))
+            .chain(options.body_secrets)
             .collect();
         let policy = *key.source.spec().retry;
         let mut acquisition = Self {

@@ -2,6 +2,7 @@
 //! [`Start`].
 
 use crate::proto::acquisition::Acquisition;
+use crate::proto::chain::Link;
 use crate::proto::retry::DEFAULT_CALL_DEADLINE_MS;
 use crate::proto::selector::IdentitySelector;
 use crate::proto::token::AccessToken;
@@ -25,6 +26,9 @@ pub struct TokenRequest<'a> {
     pub timeout_ms: Option<u64>,
     /// Probe IMDS first, once per credential until it answers (credential chains).
     pub probe: bool,
+    /// Which credential of the default chain serves the call ([`Link::ManagedIdentity`]
+    /// unless a chain drives it: [`crate::proto::chain`]).
+    pub credential: Link,
 }
 
 impl<'a> TokenRequest<'a> {
@@ -38,6 +42,7 @@ impl<'a> TokenRequest<'a> {
             client_capabilities: &[],
             timeout_ms: None,
             probe: false,
+            credential: Link::ManagedIdentity,
         }
     }
 

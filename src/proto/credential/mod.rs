@@ -110,13 +110,15 @@ pub use call::{Cached, Start, TokenRequest};
 
 use crate::proto::acquisition::{Acquisition, AssertionRead, Options, Outcome, probe_request};
 use crate::proto::cache::{CacheKey, Lookup, TokenCache};
-use crate::proto::detect::{Detection, detect};
+use crate::proto::chain::Link;
+use crate::proto::detect::{Detection, detect_link};
 use crate::proto::env::{EnvSnapshot, HostFacts, IdentityEnv, var};
 use crate::proto::error::Error;
 use crate::proto::http::HttpRequest;
 use crate::proto::request::{build_request, check_selector, request_id, workload_client_id};
 use crate::proto::retry::RETRY_AFTER_CAP_MS;
 use crate::proto::scope::resource_from_scope;
+use crate::proto::secret::Secret;
 use crate::proto::selector::IdentitySelector;
 use crate::proto::shared::{KeyParts, shared_key};
 use crate::proto::source::Source;
@@ -231,7 +233,7 @@ impl ManagedIdentity {
         scope: &str,
         selector: &IdentitySelector,
     ) -> Result<(), Error> {
-        Self::dry_run(env, facts, scope, selector).map(drop)
+        Self::dry_run(env, facts, scope, selector, Link::ManagedIdentity).map(drop)
     }
 
     /// Validation, detection and the request as it would be built (without a request id):
@@ -241,10 +243,11 @@ impl ManagedIdentity {
         facts: HostFacts,
         scope: &str,
         selector: &IdentitySelector,
+        link: Link,
     ) -> Result<(Plan, HttpRequest), Error> {
-        let plan = Self::plan(env, facts, scope, selector)?;
+        let plan = Self::plan(env, facts, scope, selector, link)?;
         let resource = &scope[..plan.resource_len];
-        let http = build_request(&plan.detection, env, selector, resource, "")?;
+        let http = build_request(&plan.detection, env, selector, scope, resource, "")?;
         Ok((plan, http))
     }
 
@@ -255,13 +258,19 @@ impl ManagedIdentity {
         facts: HostFacts,
         scope: &str,
         selector: &IdentitySelector,
+        link: Link,
     ) -> Result<Plan, Error> {
         let resource_len = resource_from_scope(scope)?.len();
         selector.validate()?;
-        let detection = detect(env, facts, selector.kind())?;
+        let detection = detect_link(link, env, facts, selector.kind())?;
         let source = detection.source;
         check_selector(source, selector)?;
-        if facts.no_file_access && matches!(source, Source::AzureArc | Source::WorkloadIdentity) {
+        if facts.no_file_access
+            && matches!(
+                source,
+                Source::AzureArc | Source::WorkloadIdentity | Source::ClientCertificate
+            )
+        {
             return Err(Error::needs_files(source));
         }
         let workload_client_id = match source {
@@ -290,7 +299,7 @@ impl ManagedIdentity {
         random: [u8; 16],
     ) -> Result<Start, Error> {
         let (scope, selector) = (request.scope, request.selector);
-        let plan = Self::plan(env, facts, scope, selector)?;
+        let plan = Self::plan(env, facts, scope, selector, request.credential)?;
         let resource = &scope[..plan.resource_len];
         let source = plan.detection.source;
         self.observe(IdentityEnv::of(env));
@@ -327,7 +336,7 @@ impl ManagedIdentity {
             };
         }
         let id = request_id(random);
-        let mut http = build_request(&plan.detection, env, selector, resource, &id)?;
+        let mut http = build_request(&plan.detection, env, selector, scope, resource, &id)?;
         if source == Source::ServiceFabric && request.claims.is_some() {
             self.add_revocation(&mut http, &key, request.client_capabilities);
         }
@@ -359,6 +368,12 @@ impl ManagedIdentity {
             answered_before: self.answered_by == Some(source),
             refreshing: usable,
             workload,
+            body_secrets: env
+                .get(var::AZURE_CLIENT_SECRET)
+                .filter(|_| source == Source::ClientSecret)
+                .map(|secret| Secret(secret.to_string()))
+                .into_iter()
+                .collect(),
         };
         self.in_flight.push(key.clone());
         let endpoint_variable = plan.detection.endpoint_variable;
@@ -374,7 +389,7 @@ impl ManagedIdentity {
         request: &TokenRequest<'_>,
     ) -> Result<SharedSlot, Error> {
         let (scope, selector) = (request.scope, request.selector);
-        let (plan, http) = Self::dry_run(env, facts, scope, selector)?;
+        let (plan, http) = Self::dry_run(env, facts, scope, selector, request.credential)?;
         let resource = &scope[..plan.resource_len];
         let path = http.path_and_query.split('?').next().unwrap_or_default();
         let endpoint = format!("{}://{}{path}", http.scheme.as_str(), http.authority);

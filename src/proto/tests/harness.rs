@@ -623,6 +623,15 @@ impl Scenario {
         })
     }
 
+    /// [`Scenario::run`] through the default chain ([`drive::get_token_default`]) with
+    /// `chain`'s state.
+    #[track_caller]
+    pub(super) fn run_default(&mut self, chain: &mut crate::proto::DefaultChain) -> Run {
+        self.run_by(&Call::default(), |identity, request, io| {
+            drive::get_token_default(identity, chain, request, io, AccessToken::clone)
+        })
+    }
+
     #[track_caller]
     fn run_by(
         &mut self,

@@ -8,6 +8,7 @@ mod app_service_2017;
 mod arc;
 mod azure_ml;
 mod cache;
+mod chain;
 mod cloud_shell;
 mod deadlines;
 mod detect;

@@ -301,8 +301,16 @@ fn selector_matrix_sends_the_exact_parameter_or_refuses_before_any_request_or_fi
 #[test]
 fn selector_matrix_covers_every_source_and_agrees_with_the_source_table() {
     let listed: Vec<Source> = MATRIX.iter().map(|r| r.source).collect();
-    let table: Vec<Source> = SOURCES.iter().map(|s| s.source).collect();
-    assert_eq!(listed, table, "one matrix row per source, in table order");
+    // The environment credential's rows take no selector (the chain gives it none).
+    let table: Vec<Source> = SOURCES
+        .iter()
+        .map(|s| s.source)
+        .filter(|s| !matches!(s, Source::ClientSecret | Source::ClientCertificate))
+        .collect();
+    assert_eq!(
+        listed, table,
+        "one matrix row per managed-identity source, in table order"
+    );
     for row in &MATRIX {
         let spec = row.source.spec();
         for (kind, wire) in ALL_KINDS.into_iter().zip(row.wire) {
@@ -335,9 +343,15 @@ fn selector_matrix_covers_every_source_and_agrees_with_the_source_table() {
 }
 
 #[test]
-fn every_source_is_implemented_and_only_cloud_shell_and_workload_identity_post() {
+fn every_source_is_implemented_and_only_cloud_shell_and_entra_post() {
     for spec in &SOURCES {
-        let post = matches!(spec.source, Source::CloudShell | Source::WorkloadIdentity);
+        let post = matches!(
+            spec.source,
+            Source::CloudShell
+                | Source::WorkloadIdentity
+                | Source::ClientSecret
+                | Source::ClientCertificate
+        );
         assert_eq!(spec.method == Method::Post, post, "{}", spec.source);
         assert_eq!(spec.source.spec(), spec, "spec() finds its own row");
     }
