@@ -40,6 +40,8 @@ impl Source {
             Source::AzureArc => S::AzureArc,
             Source::ServiceFabric => S::ServiceFabric,
             Source::WorkloadIdentity => S::WorkloadIdentity,
+            Source::ClientSecret => S::ClientSecret,
+            Source::ClientCertificate => S::ClientCertificate,
         }
     }
 }

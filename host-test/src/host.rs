@@ -187,6 +187,18 @@ impl Guest {
             .await
     }
 
+    /// Calls `default-credential.get-token-with` (the chain: environment, workload identity,
+    /// managed identity).
+    pub async fn default_get_token_with(
+        &mut self,
+        request: &TokenRequest,
+    ) -> wasmtime::Result<Result<AccessToken, Error>> {
+        self.bindings
+            .azmi_identity_default_credential()
+            .call_get_token_with(&mut self.store, request)
+            .await
+    }
+
     /// Destinations the host refused for this guest.
     pub fn refused(&self) -> Vec<Refused> {
         self.refused.lock().unwrap().clone()

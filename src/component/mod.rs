@@ -1,15 +1,17 @@
-//! The WASI 0.2 component: exports `azmi:identity/credential`, keeps the cache in the
+//! The WASI 0.2 component: exports `azmi:identity/credential` and
+//! `azmi:identity/default-credential`, keeps the cache (and the chain's choice) in the
 //! instance, and maps core values to and from WIT.
 
 use crate::drive::Io;
 use crate::proto::{
-    self, EnvSnapshot, ErrorClass, FileError, FileRead, HostFacts, HttpRequest, HttpResponse,
-    IdentitySelector, ManagedIdentity, Source, TokenRequest, TransportError, UnixMillis,
-    is_managed_identity_variable,
+    self, DefaultChain, EnvSnapshot, ErrorClass, FileError, FileRead, HostFacts, HttpRequest,
+    HttpResponse, IdentitySelector, Link, ManagedIdentity, Source, TokenRequest, TransportError,
+    UnixMillis, is_managed_identity_variable,
 };
 use crate::wasi_http::{sleep_until, wall_clock_now};
 use bindings::azmi::identity::types as wit;
 use bindings::exports::azmi::identity::credential::Guest;
+use bindings::exports::azmi::identity::default_credential::Guest as DefaultGuest;
 use std::cell::RefCell;
 
 #[cfg(feature = "shared-cache")]
@@ -64,7 +66,10 @@ mod bindings {
 
 thread_local! {
     /// The instance's credential: one per component instance, so repeat calls hit the cache.
+    /// `default-credential` shares it (its links' tokens are cached under their own sources).
     static CREDENTIAL: RefCell<ManagedIdentity> = RefCell::new(ManagedIdentity::new());
+    /// Which link of the default chain answered first.
+    static CHAIN: RefCell<DefaultChain> = RefCell::new(DefaultChain::new());
 }
 
 struct Component;
@@ -77,7 +82,11 @@ impl Guest for Component {
         let selector = from_wit_selector(identity);
         CREDENTIAL
             .with_borrow_mut(|credential| {
-                get_token(credential, &TokenRequest::new(&scope, &selector))
+                get_token(
+                    credential,
+                    &TokenRequest::new(&scope, &selector),
+                    to_wit_token,
+                )
             })
             .map_err(to_wit_error)
     }
@@ -92,11 +101,51 @@ impl Guest for Component {
             client_capabilities: &request.client_capabilities,
             timeout_ms: request.timeout_ms,
             probe: request.probe,
+            credential: Link::ManagedIdentity,
         };
         CREDENTIAL
-            .with_borrow_mut(|credential| get_token(credential, &options))
+            .with_borrow_mut(|credential| get_token(credential, &options, to_wit_token))
             .map_err(to_wit_error)
     }
+}
+
+impl DefaultGuest for Component {
+    fn get_token(scope: String) -> Result<wit::AccessToken, wit::Error> {
+        let selector = IdentitySelector::SystemAssigned;
+        get_token_default(&TokenRequest::new(&scope, &selector))
+    }
+
+    fn get_token_with(request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
+        let selector = from_wit_selector(request.identity);
+        get_token_default(&TokenRequest {
+            scope: &request.scope,
+            selector: &selector,
+            force_refresh: request.force_refresh,
+            claims: request.claims.as_deref(),
+            client_capabilities: &request.client_capabilities,
+            timeout_ms: request.timeout_ms,
+            probe: request.probe,
+            credential: Link::ManagedIdentity,
+        })
+    }
+}
+
+/// One call through the default chain, each link on the component's usual path.
+fn get_token_default(request: &TokenRequest<'_>) -> Result<wit::AccessToken, wit::Error> {
+    CHAIN
+        .with_borrow_mut(|chain| {
+            CREDENTIAL.with_borrow_mut(|credential| {
+                crate::drive::get_token_default(
+                    credential,
+                    chain,
+                    request,
+                    &mut WasiIo,
+                    |credential, call, _| get_token(credential, call, proto::AccessToken::clone),
+                )
+            })
+        })
+        .map(|token| to_wit_token(&token))
+        .map_err(to_wit_error)
 }
 
 fn from_wit_selector(identity: wit::IdentitySelector) -> IdentitySelector {
@@ -110,14 +159,15 @@ fn from_wit_selector(identity: wit::IdentitySelector) -> IdentitySelector {
 
 /// The cached path reads one clock and touches nothing else; a miss (or a due refresh)
 /// snapshots the environment, detects the source and drives one fetch.
-fn get_token(
+fn get_token<T>(
     credential: &mut ManagedIdentity,
     request: &TokenRequest<'_>,
-) -> Result<wit::AccessToken, proto::Error> {
+    map: impl FnOnce(&proto::AccessToken) -> T,
+) -> Result<T, proto::Error> {
     #[cfg(feature = "shared-cache")]
-    return shared::get_token(credential, request, &mut WasiIo, to_wit_token);
+    return shared::get_token(credential, request, &mut WasiIo, map);
     #[cfg(not(feature = "shared-cache"))]
-    crate::drive::get_token(credential, request, &mut WasiIo, to_wit_token)
+    crate::drive::get_token(credential, request, &mut WasiIo, map)
 }
 
 /// The component's host: wasi:http, wasi:clocks, wasi:filesystem, wasi:random and the
@@ -196,6 +246,8 @@ fn to_wit_source(source: Source) -> wit::Source {
         Source::AzureArc => wit::Source::AzureArc,
         Source::ServiceFabric => wit::Source::ServiceFabric,
         Source::WorkloadIdentity => wit::Source::WorkloadIdentity,
+        Source::ClientSecret => wit::Source::ClientSecret,
+        Source::ClientCertificate => wit::Source::ClientCertificate,
     }
 }
 

@@ -1,19 +1,20 @@
-//! The default chain over the one loop: each link is a [`get_token`] call with the link's
+//! The default chain over the one loop: each link is one ordinary call with the link's
 //! settings ([`crate::proto::chain`] has the rules); the chain only decides what to try next.
 
-use super::{Io, get_token};
+use super::Io;
 use crate::proto::{AccessToken, DefaultChain, Error, ErrorKind, ManagedIdentity, TokenRequest};
 
 /// One `get-token` through the default chain: the link that answered before (its cache
 /// first, reading no environment), else every link `AZURE_TOKEN_CREDENTIALS` selects, in
-/// order, moving on only when a link is unavailable.
-pub fn get_token_default<T>(
+/// order, moving on only when a link is unavailable. `one` makes one call on one link: the
+/// host's usual path ([`super::get_token`], or [`super::get_token_shared`] with a store).
+pub fn get_token_default<I: Io>(
     credential: &mut ManagedIdentity,
     chain: &mut DefaultChain,
     request: &TokenRequest<'_>,
-    io: &mut impl Io,
-    map: impl FnOnce(&AccessToken) -> T,
-) -> Result<T, Error> {
+    io: &mut I,
+    mut one: impl FnMut(&mut ManagedIdentity, &TokenRequest<'_>, &mut I) -> Result<AccessToken, Error>,
+) -> Result<AccessToken, Error> {
     if let Some((link, links)) = chain.sticky() {
         let (selector, probe) = links.for_link(link, request.selector, request.probe);
         let call = TokenRequest {
@@ -22,7 +23,7 @@ pub fn get_token_default<T>(
             credential: link,
             ..*request
         };
-        return get_token(credential, &call, io, map);
+        return one(credential, &call, io);
     }
     let links = DefaultChain::links(&io.env())?;
     let mut skipped = Vec::new();
@@ -34,10 +35,10 @@ pub fn get_token_default<T>(
             credential: link,
             ..*request
         };
-        match get_token(credential, &call, io, AccessToken::clone) {
+        match one(credential, &call, io) {
             Ok(token) => {
                 chain.succeeded(link, links.clone());
-                return Ok(map(&token));
+                return Ok(token);
             }
             Err(error) if error.kind() == ErrorKind::Unavailable => skipped.push((link, error)),
             Err(error) => return Err(error),

@@ -94,5 +94,7 @@ fn source_name(source: Source) -> &'static str {
         Source::AzureArc => "azure_arc",
         Source::ServiceFabric => "service_fabric",
         Source::WorkloadIdentity => "workload_identity",
+        Source::ClientSecret => "client_secret",
+        Source::ClientCertificate => "client_certificate",
     }
 }

@@ -207,6 +207,8 @@ pub struct Config {
     pub arc_realm_dir: PathBuf,
     /// The federated token (client assertion) workload identity must present.
     pub federated_token: String,
+    /// The client secret Entra accepts from a service principal (`client_secret` grant).
+    pub client_secret: String,
 }
 
 /// Deterministic ids for identity number `n`.
@@ -245,6 +247,7 @@ impl Default for Config {
             arc_key_dir: PathBuf::from("/var/opt/azcmagent/tokens"),
             arc_realm_dir: PathBuf::from("/var/opt/azcmagent/tokens"),
             federated_token: "eyJhbGciOiJSUzI1NiJ9.emulator-service-account.signature".to_string(),
+            client_secret: "emulator~client.secret_value-0123456789".to_string(),
         }
     }
 }

@@ -548,13 +548,17 @@ fn workload_identity(ctx: &mut Ctx<'_>, req: &Request) -> Response {
         let hit = form.iter().find(|(k, _)| k == name);
         hit.map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     };
-    for name in [
-        "grant_type",
-        "client_id",
-        "scope",
-        "client_assertion_type",
-        "client_assertion",
-    ] {
+    // A service principal's secret, or a client assertion (workload identity, certificate).
+    let with_secret = field("client_secret").is_some();
+    let credential_fields: &[&str] = if with_secret {
+        &["client_secret"]
+    } else {
+        &["client_assertion_type", "client_assertion"]
+    };
+    for name in ["grant_type", "client_id", "scope"]
+        .iter()
+        .chain(credential_fields)
+    {
         if field(name).is_none() {
             let text = format!("The request body must contain the following parameter: '{name}'.");
             return entra_error(ctx, 400, "invalid_request", 900144, &text);
@@ -568,12 +572,19 @@ fn workload_identity(ctx: &mut Ctx<'_>, req: &Request) -> Response {
         let text = "The provided value for the input parameter 'grant_type' is not valid.";
         return entra_error(ctx, 400, "unsupported_grant_type", 70003, text);
     }
-    if field("client_assertion_type") != Some(JWT_BEARER) {
+    if with_secret {
+        if field("client_secret") != Some(ctx.config().client_secret.as_str()) {
+            let text = format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            );
+            return entra_error(ctx, 401, "invalid_client", 7000215, &text);
+        }
+    } else if field("client_assertion_type") != Some(JWT_BEARER) {
         let text =
             "The provided value for the input parameter 'client_assertion_type' is not valid.";
         return entra_error(ctx, 400, "invalid_request", 90014, text);
     }
-    if field("client_assertion") != Some(ctx.config().federated_token.as_str()) {
+    if !with_secret && field("client_assertion") != Some(ctx.config().federated_token.as_str()) {
         let text = "No matching federated identity record found for presented assertion.";
         return entra_error(ctx, 401, "invalid_client", 70021, text);
     }

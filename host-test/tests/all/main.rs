@@ -8,6 +8,7 @@ mod cli;
 mod cli_cache;
 mod component;
 mod deadlines;
+mod default_chain;
 mod imds;
 mod leaks;
 mod retry;

@@ -119,6 +119,9 @@ fn setup(source: Source) -> Setup {
                 "D1:43:B4:F9:B5:57:27:DB:74:18:90:10:9A:16:88:2C:C6:57:63:D5",
             ));
         }
+        Source::ClientSecret | Source::ClientCertificate => {
+            unreachable!("the environment credential is default-credential's: default_chain.rs")
+        }
         Source::WorkloadIdentity => {
             let scratch = Scratch::new("wi");
             let file = scratch.0.join("azure-identity-token");
@@ -157,6 +160,9 @@ fn expected(setup: &Setup, sel: Sel, request: &Request) -> Option<()> {
         q
     };
     match setup.source {
+        Source::ClientSecret | Source::ClientCertificate => {
+            unreachable!("the environment credential is default-credential's: default_chain.rs")
+        }
         Source::Imds => check(
             "GET",
             "/metadata/identity/oauth2/token",

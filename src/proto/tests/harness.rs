@@ -628,7 +628,9 @@ impl Scenario {
     #[track_caller]
     pub(super) fn run_default(&mut self, chain: &mut crate::proto::DefaultChain) -> Run {
         self.run_by(&Call::default(), |identity, request, io| {
-            drive::get_token_default(identity, chain, request, io, AccessToken::clone)
+            drive::get_token_default(identity, chain, request, io, |identity, call, io| {
+                drive::get_token(identity, call, io, AccessToken::clone)
+            })
         })
     }
 
