@@ -13,7 +13,7 @@ mod tls;
 
 pub use allowlist::Allowlist;
 pub use hooks::{Hooks, Refused};
-pub use tls::{pinned_tls, tls_config};
+pub use tls::{pinned_tls, refusal, tls_config};
 
 use crate::emulator::Emulator;
 use std::sync::Arc;
@@ -63,6 +63,26 @@ impl Egress {
             tls: tls_config(ssl_cert_file)?,
             pins: tls::service_fabric_pin(env)?.into_iter().collect(),
         })
+    }
+}
+
+impl Egress {
+    /// The TLS settings a network request to `scheme://authority` uses: Service Fabric's pin
+    /// for its endpoint's `host:port`, the general settings for every other `https`
+    /// authority; `None` for plain HTTP and for the in-memory emulator.
+    pub fn tls_for(&self, scheme: &str, authority: &str) -> Option<Arc<rustls::ClientConfig>> {
+        let Egress::Network { tls, pins, .. } = self else {
+            return None;
+        };
+        if scheme != "https" {
+            return None;
+        }
+        let key = allowlist::with_port(&authority.to_ascii_lowercase(), scheme);
+        let config = pins
+            .iter()
+            .find(|(a, _)| *a == key)
+            .map_or(tls, |(_, pinned)| pinned);
+        Some(config.clone())
     }
 }
 

@@ -11,4 +11,5 @@ mod imds;
 mod retry;
 mod shared_cache;
 mod sources;
+mod tls;
 mod util;
