@@ -69,7 +69,8 @@ impl WasiHttpHooks for Hooks {
                 }
                 Egress::Network { .. } => {
                     let tls = egress.tls_for(&scheme, &authority);
-                    send_network(request, options, &scheme, &authority, tls).await?
+                    let address = egress.connect_address(&scheme, &authority);
+                    send_network(request, options, &address, &authority, tls).await?
                 }
             };
             let done: Sent = Box::new(async { Ok(()) });
@@ -141,13 +142,12 @@ async fn serve_in_memory(
 async fn send_network(
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
-    scheme: &str,
+    address: &str,
     authority: &str,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<http::Response<Full<Bytes>>, HttpError> {
     let (connect_timeout, first_byte, between_bytes) = timeouts(options);
-    let address = with_port(authority, scheme);
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(&address))
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
         .map_err(|e| match e.kind() {
@@ -162,10 +162,12 @@ async fn send_network(
         .to_string();
     let mut outgoing = http::Request::from_parts(parts, body);
     *outgoing.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    let response = if let Some(tls) = tls.filter(|_| scheme == "https") {
-        let host = address
+    let response = if let Some(tls) = tls {
+        // The name asked for, whatever socket `address` is.
+        let host_port = with_port(authority, "https");
+        let host = host_port
             .rsplit_once(':')
-            .map_or(address.as_str(), |(h, _)| h);
+            .map_or(host_port.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
