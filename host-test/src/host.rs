@@ -142,11 +142,12 @@ impl Host {
     pub async fn instantiate(&self, config: GuestConfig) -> wasmtime::Result<Guest> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        for (k, v) in config
+        let env: Vec<(String, String)> = config
             .env
-            .iter()
+            .into_iter()
             .filter(|(k, _)| is_managed_identity_variable(k))
-        {
+            .collect();
+        for (k, v) in &env {
             wasi.env(k, v);
         }
         if config.tokio_clock {
@@ -164,6 +165,7 @@ impl Host {
             store,
             bindings,
             refused,
+            env,
         })
     }
 }
@@ -181,9 +183,16 @@ pub struct Guest {
     store: Store<GuestState>,
     bindings: ManagedIdentity,
     refused: Arc<Mutex<Vec<Refused>>>,
+    env: Vec<(String, String)>,
 }
 
 impl Guest {
+    /// The environment variables this guest was given: the managed-identity ones of its
+    /// config, nothing else.
+    pub fn environment(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Calls `get-token`. The outer error is a trap; the inner one the component's answer.
     pub async fn get_token(
         &mut self,

@@ -134,12 +134,10 @@ async fn no_managed_identity_answers_unavailable_fast() {
     let env = Vec::new();
     let mut egress = Egress::network(&env, None).unwrap();
     egress.connect_imds_to(nobody.address).unwrap();
-    let mut config = GuestConfig::new(env, egress);
-    // Not the machine's Arc agent: its himds would make detection pick Arc.
-    config
-        .preopens
-        .retain(|(_, guest)| guest != azmi_host_test::host::ARC_AGENT_DIR);
-    let mut guest = host().instantiate(config).await.unwrap();
+    let mut guest = host()
+        .instantiate(cli_like_config(env, egress))
+        .await
+        .unwrap();
     let request = TokenRequest {
         scope: VAULT_SCOPE.into(),
         identity: IdentitySelector::SystemAssigned,

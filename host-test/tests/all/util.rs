@@ -133,6 +133,16 @@ pub fn head_header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// [`GuestConfig::new`] (the CLI's preopens) without the machine's Arc agent directory, whose
+/// `himds` would make detection pick Arc on an Arc-enabled machine.
+pub fn cli_like_config(env: Vec<(String, String)>, egress: Egress) -> GuestConfig {
+    let mut config = GuestConfig::new(env, egress);
+    config
+        .preopens
+        .retain(|(_, guest)| guest != azmi_host_test::host::ARC_AGENT_DIR);
+    config
+}
+
 /// A fresh guest whose HTTP reaches only `EMU`, served by a fresh emulator.
 pub async fn rig(env: &[(&str, &str)]) -> Rig {
     rig_with(Config::default(), env).await
