@@ -213,14 +213,16 @@ async fn cli_exit_codes_follow_the_error_class() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_every_source_end_to_end_against_azmi_emulator() {
-    let mut child = Command::new(AZMI)
-        .args(["emulator", "--port", "0"])
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = crate::util::ChildProcess(
+        Command::new(AZMI)
+            .args(["emulator", "--port", "0"])
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut banner = Vec::new();
     for _ in 0..9 {
         let mut line = String::new();
@@ -259,8 +261,19 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
         let (output, elapsed) = azmi(&["token", "--scope", SCOPE, "--repeat", "2"], &env).await;
         results.push((source, output, elapsed));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Stopped as a person stops it (SIGTERM), the emulator removes its scratch directory
+    // (the federated token file and the certificate are in it).
+    let scratch = banner
+        .iter()
+        .find_map(|l| {
+            l.split(' ')
+                .find_map(|kv| kv.strip_prefix("SSL_CERT_FILE="))
+        })
+        .map(|pem| std::path::Path::new(pem).parent().unwrap().to_path_buf())
+        .expect("the emulator's certificate file");
+    assert!(scratch.is_dir(), "{}", scratch.display());
+    drop(child);
+    assert!(!scratch.exists(), "{} left behind", scratch.display());
     for (source, output, elapsed) in results {
         assert!(output.status.success(), "{source}: {output:?}");
         let lines = lines(&output);
