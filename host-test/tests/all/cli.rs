@@ -408,7 +408,7 @@ async fn cli_ignores_proxy_variables() {
 async fn cli_arc_agent_comes_from_the_agent_dir_knob() {
     let closed = crate::util::closed_port();
     let imds = ("AZMI_IMDS_ADDRESS", format!("127.0.0.1:{}", closed.port));
-    let (output, _) = azmi(&["token", "--scope", SCOPE], &[imds.clone()]).await;
+    let (output, _) = azmi(&["token", "--scope", SCOPE], std::slice::from_ref(&imds)).await;
     assert_eq!(lines(&output)[0]["source"], "imds", "{output:?}");
     let agent = Scratch::new("arc-agent-himds");
     std::fs::write(agent.0.join("himds"), b"").unwrap();

@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use azmi_host_test::emulator::Fault;
-use azmi_host_test::{Egress, GuestConfig, IdentitySelector, Source, TokenError, TokenRequest};
+use azmi_host_test::{Egress, IdentitySelector, Source, TokenError, TokenRequest};
 use std::time::Instant;
 
 fn status(status: u16, times: u32, retry_after: Option<&str>) -> Fault {
