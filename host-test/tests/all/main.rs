@@ -6,6 +6,7 @@ mod app_service;
 mod arc;
 mod cli;
 mod cli_cache;
+mod cli_reach;
 mod component;
 mod egress;
 mod imds;

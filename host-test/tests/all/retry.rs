@@ -168,7 +168,7 @@ async fn no_managed_identity_answers_unavailable_fast() {
         "one probe per call, no retry, no token request: {heads:?}"
     );
     for head in &heads {
-        crate::cli::assert_imds_probe(head);
+        crate::cli_reach::assert_imds_probe(head);
     }
     assert!(
         times.iter().all(|t| *t < std::time::Duration::from_secs(2)),
