@@ -87,6 +87,9 @@ pub fn refusal(error: &rustls::Error) -> String {
         CertificateError::UnknownIssuer => {
             ": no trusted root issued it (trust its CA, or the certificate itself, through SSL_CERT_FILE)"
         }
+        CertificateError::NotValidForNameContext { presented, .. } if presented.is_empty() => {
+            ": webpki reads the names in subjectAltName only, never the subject's CN (with openssl req -x509, add -addext \"subjectAltName=DNS:<name>,IP:<address>\")"
+        }
         CertificateError::Other(other) if is_ca_as_end_entity(other) => {
             ": the server presents a CA certificate (CA:TRUE) as its own; trust that exact certificate through SSL_CERT_FILE or give the server a leaf certificate"
         }

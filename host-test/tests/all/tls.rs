@@ -157,6 +157,18 @@ async fn cli_checks_name_and_validity_of_an_explicitly_trusted_ca_certificate() 
         "certificate not valid for name \"127.0.0.1\"",
         &https,
     );
+    // Trusted byte for byte, but naming nothing (a subject CN only, as `openssl req -x509`
+    // makes without `-addext subjectAltName=…`): refused, and told where the names go.
+    let unnamed = TestCertificate::self_signed_ca(&[]).unwrap();
+    let https = serve(&unnamed).await;
+    let (output, line) = token(&workload_identity(&https, &scratch, &[&unnamed])).await;
+    assert_refused(
+        &output,
+        &line,
+        "workload_identity",
+        "subjectAltName=DNS:<name>,IP:<address>",
+        &https,
+    );
     // Trusted byte for byte, but expired.
     let expired = TestCertificate::expired_ca(&LOOPBACK).unwrap();
     let https = serve(&expired).await;
