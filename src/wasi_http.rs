@@ -233,7 +233,13 @@ fn describe(code: &ErrorCode) -> String {
             "destination unreachable".into()
         }
         ErrorCode::TlsCertificateError => "TLS certificate rejected".into(),
-        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => "TLS failed".into(),
+        // The only TLS error code with text: hosts put the reason a certificate was refused
+        // here (the azmi host does; wasi:http 0.2's tls-certificate-error has no payload).
+        ErrorCode::TlsAlertReceived(alert) => match &alert.alert_message {
+            Some(text) if !text.is_empty() => format!("TLS failed: {text}"),
+            _ => "TLS failed".into(),
+        },
+        ErrorCode::TlsProtocolError => "TLS failed".into(),
         ErrorCode::HttpResponseBodySize(_) => "response too large".into(),
         ErrorCode::InternalError(Some(text)) => text.clone(),
         _ => "transport error".into(),

@@ -118,15 +118,25 @@ test("an empty client id is an invalid argument, nothing is sent", async () => {
 });
 
 test("a user-assigned client id reaches the emulator", async () => {
+  // The emulator answers per identity: its user-assigned id gets a token, an id it does not
+  // know gets IMDS's 400 "identity not found". Were the id dropped on the way, both calls
+  // would be system-assigned and both would get a token.
   const emu = await startEmulator();
-  let run;
+  let known;
+  let unknown;
   try {
-    run = await runExample(emu.url, ["--client-id", "22222222-2222-2222-2222-222222222222"]);
+    known = await runExample(emu.url, ["--client-id", "22222222-2222-2222-2222-222222222222"]);
+    unknown = await runExample(emu.url, ["--client-id", "99999999-9999-9999-9999-999999999999"]);
   } finally {
-    assert.equal(await emu.stop(), 1);
+    assert.equal(await emu.stop(), 2, "one token request per run");
   }
-  assert.equal(run.code, 0, `exit code; stderr: ${run.stderr}`);
-  assert.equal(lines(run.stdout)[0].source, "imds");
+  assert.equal(known.code, 0, `exit code; stderr: ${known.stderr}`);
+  assert.equal(lines(known.stdout)[0].source, "imds");
+  assert.equal(unknown.code, 3, `exit code; stdout: ${unknown.stdout}`);
+  const [err] = lines(unknown.stdout);
+  assert.equal(err.error, "authentication_failed");
+  assert.equal(err.status, 400);
+  assert.equal(err.source, "imds");
 });
 
 test("host policy: the allowlist names only the variables' endpoints and IMDS", () => {

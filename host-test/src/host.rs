@@ -21,8 +21,25 @@ pub const SHARED_COMPONENT: &[u8] = include_bytes!(env!("AZMI_SHARED_COMPONENT_P
 
 /// Read-only directories the guest may see at the same path, when they exist: Arc's key
 /// directory (where the agent writes the challenge key) and the Arc agent's directory (its
-/// `himds` binary is how the guest tells that the agent is installed).
-pub const PREOPEN_DIRS: [&str; 2] = ["/var/opt/azcmagent/tokens", "/opt/azcmagent/bin"];
+/// `himds` binary is how the guest tells that the agent is installed; the host directory
+/// behind it is [`arc_agent_dir`]).
+pub const PREOPEN_DIRS: [&str; 2] = ["/var/opt/azcmagent/tokens", ARC_AGENT_DIR];
+
+/// Where the Arc agent is installed; its `himds` binary there means Azure Arc.
+pub const ARC_AGENT_DIR: &str = "/opt/azcmagent/bin";
+
+/// Test knob: a host directory that stands in for [`ARC_AGENT_DIR`] (preopened in its place,
+/// and where the CLI's allowlist looks for `himds`), so the machine's own Arc agent never
+/// changes a test's outcome. Never passed to the component.
+pub const ARC_AGENT_DIR_OVERRIDE: &str = "AZMI_ARC_AGENT_DIR";
+
+/// The host directory behind [`ARC_AGENT_DIR`]: the one [`ARC_AGENT_DIR_OVERRIDE`] names when
+/// this process has it set and non-empty, else [`ARC_AGENT_DIR`] itself.
+pub fn arc_agent_dir() -> PathBuf {
+    std::env::var_os(ARC_AGENT_DIR_OVERRIDE)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(ARC_AGENT_DIR), PathBuf::from)
+}
 
 /// A compiled component, ready to instantiate many times.
 #[derive(Clone)]
@@ -49,11 +66,15 @@ pub struct GuestConfig {
 
 impl GuestConfig {
     /// A config with `env` and `egress` and the standard preopens that exist on this machine
-    /// (plus the federated token file's directory, when set).
+    /// ([`PREOPEN_DIRS`], the agent's through [`arc_agent_dir`]), plus the federated token
+    /// file's directory, when set.
     pub fn new(env: Vec<(String, String)>, egress: Egress) -> Self {
         let mut preopens: Vec<(PathBuf, String)> = PREOPEN_DIRS
             .iter()
-            .map(|d| (PathBuf::from(d), d.to_string()))
+            .map(|d| match *d {
+                ARC_AGENT_DIR => (arc_agent_dir(), d.to_string()),
+                _ => (PathBuf::from(d), d.to_string()),
+            })
             .collect();
         let token_file = env
             .iter()
@@ -121,11 +142,12 @@ impl Host {
     pub async fn instantiate(&self, config: GuestConfig) -> wasmtime::Result<Guest> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        for (k, v) in config
+        let env: Vec<(String, String)> = config
             .env
-            .iter()
+            .into_iter()
             .filter(|(k, _)| is_managed_identity_variable(k))
-        {
+            .collect();
+        for (k, v) in &env {
             wasi.env(k, v);
         }
         if config.tokio_clock {
@@ -144,6 +166,7 @@ impl Host {
             store,
             bindings,
             refused,
+            env,
         })
     }
 }
@@ -161,9 +184,16 @@ pub struct Guest {
     store: Store<GuestState>,
     bindings: ManagedIdentity,
     refused: Arc<Mutex<Vec<Refused>>>,
+    env: Vec<(String, String)>,
 }
 
 impl Guest {
+    /// The environment variables this guest was given: the managed-identity ones of its
+    /// config, nothing else.
+    pub fn environment(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Calls `get-token`. The outer error is a trap; the inner one the component's answer.
     pub async fn get_token(
         &mut self,

@@ -1,4 +1,4 @@
-// About 370 lines: every expiry format seen in the wild, its parser and its tests together.
+// About 400 lines: every expiry format seen in the wild, its parser and its tests together.
 //! Every `expires_on` format seen in the wild, and `expires_in` / `refresh_in` seconds.
 //!
 //! # Formats
@@ -323,6 +323,32 @@ mod tests {
         assert_eq!(
             parse_expires_on(&json!("06/20/2019 02:57:58")),
             Some(LINUX_2017)
+        );
+    }
+
+    #[test]
+    fn negative_utc_offsets_are_west_of_utc() {
+        // 02:57:58Z written two, four and five and a half hours west of UTC.
+        for west in [
+            "2019-06-20T00:57:58-02:00",
+            "2019-06-19T21:27:58-0530",
+            "06/19/2019 22:57:58 -04:00",
+        ] {
+            assert_eq!(parse_expires_on(&json!(west)), Some(LINUX_2017), "{west}");
+        }
+    }
+
+    #[test]
+    fn twelve_pm_is_noon() {
+        // 2020-01-16T12:24:12Z, then the same wall time seven hours west of UTC.
+        let noon = 1_579_152_252 + 7 * 3600;
+        assert_eq!(
+            parse_expires_on(&json!("1/16/2020 12:24:12 PM +00:00")),
+            Some(noon)
+        );
+        assert_eq!(
+            parse_expires_on(&json!("1/16/2020 12:24:12 PM -07:00")),
+            Some(noon + 7 * 3600)
         );
     }
 

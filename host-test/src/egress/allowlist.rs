@@ -2,10 +2,6 @@
 //! variables it is given (plus whatever the operator allows on top).
 
 use azmi::proto::{Endpoint, EnvSnapshot, HostFacts, SelectorKind, token_endpoint, var};
-use std::path::Path;
-
-/// The Arc agent's binary: when it exists, detection picks Azure Arc at its default endpoint.
-const ARC_AGENT_BINARY: &str = "/opt/azcmagent/bin/himds";
 
 /// `host:port` pairs the guest may reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +18,9 @@ impl Allowlist {
     /// guest reach nothing else. Ports default per scheme.
     pub fn from_env(env: &[(String, String)]) -> Self {
         let facts = HostFacts {
-            arc_agent_present: Path::new(ARC_AGENT_BINARY).exists(),
+            // The Arc agent's binary: when it exists, detection picks Azure Arc at its
+            // default endpoint.
+            arc_agent_present: crate::host::arc_agent_dir().join("himds").exists(),
             no_file_access: false,
         };
         Self::from_env_and(env, facts)

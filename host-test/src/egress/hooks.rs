@@ -4,6 +4,7 @@
 
 use super::Egress;
 use super::allowlist::with_port;
+use super::tls::refusal;
 use crate::emulator::{self, Emulator};
 use azmi::proto::MAX_RESPONSE_BYTES;
 use bytes::Bytes;
@@ -73,13 +74,10 @@ impl WasiHttpHooks for Hooks {
                     };
                     return Ok((response.map(body), done));
                 }
-                Egress::Network { tls, pins, .. } => {
-                    let key = with_port(&authority.to_ascii_lowercase(), &scheme);
-                    let tls = pins
-                        .iter()
-                        .find(|(a, _)| *a == key)
-                        .map_or(tls, |(_, pinned)| pinned.clone());
-                    send_network(request, options, &scheme, &authority, tls).await?
+                Egress::Network { .. } => {
+                    let tls = egress.tls_for(&scheme, &authority);
+                    let address = egress.connect_address(&scheme, &authority);
+                    send_network(request, options, &address, &authority, tls).await?
                 }
             };
             let done: Sent = Box::new(async { Ok(()) });
@@ -170,13 +168,12 @@ async fn serve_in_memory(
 async fn send_network(
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
-    scheme: &str,
+    address: &str,
     authority: &str,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<http::Response<Full<Bytes>>, HttpError> {
     let (connect_timeout, first_byte, between_bytes) = timeouts(options);
-    let address = with_port(authority, scheme);
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(&address))
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
         .map_err(|e| match e.kind() {
@@ -191,10 +188,12 @@ async fn send_network(
         .to_string();
     let mut outgoing = http::Request::from_parts(parts, body);
     *outgoing.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    let response = if scheme == "https" {
-        let host = address
+    let response = if let Some(tls) = tls {
+        // The name asked for, whatever socket `address` is.
+        let host_port = with_port(authority, "https");
+        let host = host_port
             .rsplit_once(':')
-            .map_or(address.as_str(), |(h, _)| h);
+            .map_or(host_port.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
@@ -204,12 +203,40 @@ async fn send_network(
         )
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
-        .map_err(|_| HttpError::TlsCertificateError)?;
+        .map_err(|e| tls_error(&e))?;
         exchange(TokioIo::new(stream), outgoing, first_byte, between_bytes).await?
     } else {
         exchange(TokioIo::new(tcp), outgoing, first_byte, between_bytes).await?
     };
     Ok(response)
+}
+
+/// The guest's error for a failed TLS handshake, naming why.
+///
+/// wasi:http 0.2's `tls-certificate-error` carries no text, so a refused certificate is
+/// reported as `tls-alert-received` with the alert rustls sends the server for that refusal
+/// (e.g. 42 `bad_certificate`) and, as its message, webpki's reason ([`refusal`]): the one
+/// error code through which the guest can tell the caller why. Any other rustls error (an
+/// alert the server sent keeps its id) travels the same way with rustls's text; an I/O
+/// failure during the handshake is a `tls-protocol-error`.
+fn tls_error(error: &std::io::Error) -> HttpError {
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return HttpError::TlsProtocolError;
+    };
+    let alert_id = match tls {
+        rustls::Error::InvalidCertificate(certificate) => Some(u8::from(
+            rustls::AlertDescription::from(certificate.clone()),
+        )),
+        rustls::Error::AlertReceived(alert) => Some(u8::from(*alert)),
+        _ => None,
+    };
+    HttpError::TlsAlertReceived {
+        alert_id,
+        alert_message: Some(refusal(tls)),
+    }
 }
 
 /// One HTTP/1 exchange; the body is read whole (MI responses are small), capped.

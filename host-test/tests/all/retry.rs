@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use azmi_host_test::emulator::Fault;
-use azmi_host_test::{Egress, GuestConfig, IdentitySelector, Source, TokenError, TokenRequest};
+use azmi_host_test::{Egress, IdentitySelector, Source, TokenError, TokenRequest};
 use std::time::Instant;
 
 fn status(status: u16, times: u32, retry_after: Option<&str>) -> Fault {
@@ -125,19 +125,17 @@ async fn throttled_answer_is_remembered_for_its_retry_after() {
     );
 }
 
-/// The no-managed-identity answer with `probe: true`: IMDS base on a closed loopback port
-/// (through `AZURE_POD_IDENTITY_AUTHORITY_HOST`; the probe is skipped when it is set, so this
-/// is the fail-fast path of a refused connection), real network egress, the call timed.
+/// The no-managed-identity answer with `probe: true`: the real probe to IMDS (its
+/// connections sent to a loopback listener that never answers), real network egress, one
+/// probe per call and nothing else, each call timed.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_managed_identity_answers_unavailable_fast() {
-    let port = closed_port();
-    let env = vec![(
-        "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
-        format!("http://127.0.0.1:{port}"),
-    )];
-    let egress = Egress::network(&env, None).unwrap();
+    let nobody = Recorder::start().await;
+    let env = Vec::new();
+    let mut egress = Egress::network(&env, None).unwrap();
+    egress.connect_imds_to(nobody.address).unwrap();
     let mut guest = host()
-        .instantiate(GuestConfig::new(env, egress))
+        .instantiate(cli_like_config(env, egress))
         .await
         .unwrap();
     let request = TokenRequest {
@@ -163,6 +161,19 @@ async fn no_managed_identity_answers_unavailable_fast() {
             info.message
         );
     }
+    let heads = nobody.heads();
+    assert_eq!(
+        heads.len(),
+        5,
+        "one probe per call, no retry, no token request: {heads:?}"
+    );
+    for head in &heads {
+        crate::cli_reach::assert_imds_probe(head);
+    }
+    assert!(
+        times.iter().all(|t| *t < std::time::Duration::from_secs(2)),
+        "sanity bound: {times:?}"
+    );
     times.sort();
     eprintln!(
         "no-MI answer with --probe (get-token call, debug host): p50 {:?}, all {times:?}",

@@ -56,10 +56,91 @@ pub fn unavailable(error: &TokenError) -> &ErrorInfo {
     }
 }
 
-/// A loopback port with nothing listening on it.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A loopback port with nothing listening on it, reserved while this lives: the socket is
+/// bound but never listens, so a connection is refused and no other test can take the port.
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+/// A [`ClosedPort`]; keep it alive for as long as the port must stay closed.
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    ClosedPort {
+        port,
+        _socket: socket,
+    }
+}
+
+/// A loopback listener that nobody answers from: it records every connection and the HTTP
+/// request head it reads (up to the blank line), then closes without a response. What a
+/// client sees there is "no answer", as from a machine without managed identity; what it
+/// sent is in [`Recorder::heads`].
+pub struct Recorder {
+    pub address: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    pub async fn start() -> Recorder {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+            }
+        });
+        Recorder {
+            address,
+            seen,
+            task,
+        }
+    }
+
+    /// One entry per connection: the request head read from it (possibly empty).
+    pub fn heads(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The header `name` (any case) of an HTTP request `head`, if present.
+pub fn head_header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// [`GuestConfig::new`] (the CLI's preopens) without the machine's Arc agent directory, whose
+/// `himds` would make detection pick Arc on an Arc-enabled machine.
+pub fn cli_like_config(env: Vec<(String, String)>, egress: Egress) -> GuestConfig {
+    let mut config = GuestConfig::new(env, egress);
+    config
+        .preopens
+        .retain(|(_, guest)| guest != azmi_host_test::host::ARC_AGENT_DIR);
+    config
 }
 
 /// A fresh guest whose HTTP reaches only `EMU`, served by a fresh emulator.
@@ -171,5 +252,29 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process stopped on drop (also when a test panics) as a person would stop it:
+/// SIGTERM, so it removes its scratch files, then SIGKILL if it is still running 5 s later.
+pub struct ChildProcess(pub std::process::Child);
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while matches!(self.0.try_wait(), Ok(None)) {
+            if std::time::Instant::now() > deadline {
+                let _ = self.0.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.0.wait();
     }
 }

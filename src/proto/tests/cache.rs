@@ -288,21 +288,33 @@ fn scope(i: usize) -> String {
 }
 
 #[test]
-fn cache_is_bounded_at_max_entries_and_evicts_the_oldest() {
+fn cache_is_bounded_at_max_entries_and_evicts_the_least_recently_used() {
     let mut s = Scenario::imds();
-    for i in 0..=MAX_ENTRIES {
+    // Stored one second apart, so "least recently used" and "first stored" are told apart by
+    // the clock, not by the order of the entries.
+    for i in 0..MAX_ENTRIES {
         s.set_scope(&scope(i));
         s.push(token_with(&format!("t{i}"), EXPIRES_ON));
         s.run().token();
-        assert_eq!(s.identity().cached_tokens(), (i + 1).min(MAX_ENTRIES));
+        assert_eq!(s.identity().cached_tokens(), i + 1);
+        s.advance(1_000);
     }
-    // The newest and the second-oldest are still served; the oldest went.
-    for i in [MAX_ENTRIES, 1] {
+    // The first stored is used again: the second stored is now the least recently used.
+    s.set_scope(&scope(0));
+    s.run().assert_nothing_sent();
+    s.advance(1_000);
+    s.set_scope(&scope(MAX_ENTRIES));
+    s.push(token_with("newest", EXPIRES_ON));
+    s.run().token();
+    assert_eq!(s.identity().cached_tokens(), MAX_ENTRIES);
+    // Kept: the entry used again (first in, so FIFO would have dropped it), the newest, the
+    // third stored. Dropped: the second stored.
+    for i in [0, MAX_ENTRIES, 2] {
         s.set_scope(&scope(i));
         s.run().assert_nothing_sent();
     }
-    s.set_scope(&scope(0));
-    s.push(token_with("t0-again", EXPIRES_ON));
+    s.set_scope(&scope(1));
+    s.push(token_with("t1-again", EXPIRES_ON));
     assert_eq!(s.run().requests.len(), 1);
     assert_eq!(s.identity().cached_tokens(), MAX_ENTRIES);
 }
