@@ -32,7 +32,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
 ];
 
 #[test]
-fn component_exports_exactly_the_credential_interface() {
+fn component_exports_exactly_the_credential_interfaces() {
     let engine = host().engine();
     let component = Component::new(engine, COMPONENT).unwrap();
     let ty = component.component_type();
@@ -40,7 +40,13 @@ fn component_exports_exactly_the_credential_interface() {
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    assert_eq!(exports, ["azmi:identity/credential@0.1.0"]);
+    assert_eq!(
+        exports,
+        [
+            "azmi:identity/credential@0.1.0",
+            "azmi:identity/default-credential@0.1.0"
+        ]
+    );
 }
 
 #[test]
