@@ -78,6 +78,10 @@ struct TokenArgs {
     /// (default 120000), like the component's `timeout-ms`.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
+    /// Use the default chain (DefaultAzureCredential): a service principal in AZURE_* variables,
+    /// then workload identity, then managed identity; AZURE_TOKEN_CREDENTIALS narrows it.
+    #[arg(long)]
+    default_chain: bool,
 }
 
 #[derive(Debug, Args)]
@@ -192,7 +196,11 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     };
     let mut exit = 0;
     for _ in 0..args.repeat {
-        let result = guest.get_token_with(&request).await?;
+        let result = if args.default_chain {
+            guest.default_get_token_with(&request).await?
+        } else {
+            guest.get_token_with(&request).await?
+        };
         if let Err(e) = print_result(&result) {
             exit = if exit == 0 { e } else { exit };
         }
@@ -253,6 +261,11 @@ async fn emulator(port: u16, tls_port: u16) -> anyhow::Result<i32> {
         format!(
             "  workload_identity: AZURE_AUTHORITY_HOST=https://{https} AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID={user} AZURE_FEDERATED_TOKEN_FILE={} SSL_CERT_FILE={}",
             federated.display(),
+            pem.display()
+        ),
+        format!(
+            "  client_secret: AZURE_AUTHORITY_HOST=https://{https} AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID={system} AZURE_CLIENT_SECRET={} SSL_CERT_FILE={}",
+            config.client_secret,
             pem.display()
         ),
     ];

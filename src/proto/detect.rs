@@ -226,5 +226,16 @@ pub fn token_endpoint(
     facts: HostFacts,
     selector: SelectorKind,
 ) -> Result<Endpoint, Error> {
-    detect(env, facts, selector).map(|d| d.endpoint)
+    link_endpoint(Link::ManagedIdentity, env, facts, selector)
+}
+
+/// [`token_endpoint`] for one link of the default chain (the environment credential's
+/// authority, workload identity's, or managed identity's endpoint).
+pub fn link_endpoint(
+    link: Link,
+    env: &EnvSnapshot,
+    facts: HostFacts,
+    selector: SelectorKind,
+) -> Result<Endpoint, Error> {
+    detect_link(link, env, facts, selector).map(|d| d.endpoint)
 }

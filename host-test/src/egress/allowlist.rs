@@ -1,7 +1,7 @@
 //! The destinations a guest may reach: `host:port` pairs, derived from the managed-identity
 //! variables it is given (plus whatever the operator allows on top).
 
-use azmi::proto::{Endpoint, EnvSnapshot, HostFacts, SelectorKind, token_endpoint, var};
+use azmi::proto::{Endpoint, EnvSnapshot, HostFacts, Link, SelectorKind, link_endpoint, var};
 
 /// `host:port` pairs the guest may reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,10 +41,21 @@ impl Allowlist {
             }
         }
         // What detection chooses, for a system-assigned and a user-assigned call (a client id
-        // alone can select workload identity).
+        // alone can select workload identity), for every link of the default chain (the
+        // environment credential's default authority included).
         let snapshot = EnvSnapshot::from_pairs(env.iter().cloned());
-        for kind in [SelectorKind::SystemAssigned, SelectorKind::ClientId] {
-            if let Ok(endpoint) = token_endpoint(&snapshot, facts, kind) {
+        let links = [
+            Link::Environment,
+            Link::WorkloadIdentity,
+            Link::ManagedIdentity,
+        ];
+        for (link, kind) in links.into_iter().flat_map(|l| {
+            [
+                (l, SelectorKind::SystemAssigned),
+                (l, SelectorKind::ClientId),
+            ]
+        }) {
+            if let Ok(endpoint) = link_endpoint(link, &snapshot, facts, kind) {
                 list.allow(&format!(
                     "{}://{}",
                     endpoint.scheme.as_str(),

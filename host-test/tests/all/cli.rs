@@ -159,7 +159,7 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
     );
     let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut banner = Vec::new();
-    for _ in 0..9 {
+    for _ in 0..10 {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         banner.push(line.trim_end().to_string());
@@ -180,6 +180,7 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
         "azure_arc",
         "service_fabric",
         "workload_identity",
+        "client_secret",
     ] {
         let prefix = format!("{source}: ");
         let vars = banner
@@ -193,7 +194,12 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
                 (k, v.to_string())
             })
             .collect();
-        let (output, elapsed) = azmi(&["token", "--scope", SCOPE, "--repeat", "2"], &env).await;
+        let mut args = vec!["token", "--scope", SCOPE, "--repeat", "2", "--no-cache"];
+        if source == "client_secret" {
+            // A service principal is the default chain's environment credential.
+            args.push("--default-chain");
+        }
+        let (output, elapsed) = azmi(&args, &env).await;
         results.push((source, output, elapsed));
     }
     // Stopped as a person stops it (SIGTERM), the emulator removes its scratch directory
