@@ -92,17 +92,8 @@ impl Guest for Component {
     }
 
     fn get_token_with(request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
-        let selector = from_wit_selector(request.identity);
-        let options = TokenRequest {
-            scope: &request.scope,
-            selector: &selector,
-            force_refresh: request.force_refresh,
-            claims: request.claims.as_deref(),
-            client_capabilities: &request.client_capabilities,
-            timeout_ms: request.timeout_ms,
-            probe: request.probe,
-            credential: Link::ManagedIdentity,
-        };
+        let selector = from_wit_selector(request.identity.clone());
+        let options = from_wit_request(&request, &selector);
         CREDENTIAL
             .with_borrow_mut(|credential| get_token(credential, &options, to_wit_token))
             .map_err(to_wit_error)
@@ -116,17 +107,25 @@ impl DefaultGuest for Component {
     }
 
     fn get_token_with(request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
-        let selector = from_wit_selector(request.identity);
-        get_token_default(&TokenRequest {
-            scope: &request.scope,
-            selector: &selector,
-            force_refresh: request.force_refresh,
-            claims: request.claims.as_deref(),
-            client_capabilities: &request.client_capabilities,
-            timeout_ms: request.timeout_ms,
-            probe: request.probe,
-            credential: Link::ManagedIdentity,
-        })
+        let selector = from_wit_selector(request.identity.clone());
+        get_token_default(&from_wit_request(&request, &selector))
+    }
+}
+
+/// The core's view of a WIT `token-request` whose identity is `selector`.
+fn from_wit_request<'a>(
+    request: &'a wit::TokenRequest,
+    selector: &'a IdentitySelector,
+) -> TokenRequest<'a> {
+    TokenRequest {
+        scope: &request.scope,
+        selector,
+        force_refresh: request.force_refresh,
+        claims: request.claims.as_deref(),
+        client_capabilities: &request.client_capabilities,
+        timeout_ms: request.timeout_ms,
+        probe: request.probe,
+        credential: Link::ManagedIdentity,
     }
 }
 

@@ -2,7 +2,9 @@
 //! settings ([`crate::proto::chain`] has the rules); the chain only decides what to try next.
 
 use super::Io;
-use crate::proto::{AccessToken, DefaultChain, Error, ErrorKind, ManagedIdentity, TokenRequest};
+use crate::proto::{
+    AccessToken, DefaultChain, Error, ErrorKind, Link, Links, ManagedIdentity, TokenRequest,
+};
 
 /// One `get-token` through the default chain: the link that answered before (its cache
 /// first, reading no environment), else every link `AZURE_TOKEN_CREDENTIALS` selects, in
@@ -16,26 +18,12 @@ pub fn get_token_default<I: Io>(
     mut one: impl FnMut(&mut ManagedIdentity, &TokenRequest<'_>, &mut I) -> Result<AccessToken, Error>,
 ) -> Result<AccessToken, Error> {
     if let Some((link, links)) = chain.sticky() {
-        let (selector, probe) = links.for_link(link, request.selector, request.probe);
-        let call = TokenRequest {
-            selector,
-            probe,
-            credential: link,
-            ..*request
-        };
-        return one(credential, &call, io);
+        return one(credential, &link_call(links, link, request), io);
     }
     let links = DefaultChain::links(&io.env())?;
     let mut skipped = Vec::new();
     for link in links.iter() {
-        let (selector, probe) = links.for_link(link, request.selector, request.probe);
-        let call = TokenRequest {
-            selector,
-            probe,
-            credential: link,
-            ..*request
-        };
-        match one(credential, &call, io) {
+        match one(credential, &link_call(&links, link, request), io) {
             Ok(token) => {
                 chain.succeeded(link, links.clone());
                 return Ok(token);
@@ -45,4 +33,15 @@ pub fn get_token_default<I: Io>(
         }
     }
     Err(DefaultChain::exhausted(&skipped))
+}
+
+/// `request` as `link` of `links` makes it (its selector and probe flag).
+fn link_call<'a>(links: &'a Links, link: Link, request: &TokenRequest<'a>) -> TokenRequest<'a> {
+    let (selector, probe) = links.for_link(link, request.selector, request.probe);
+    TokenRequest {
+        selector,
+        probe,
+        credential: link,
+        ..*request
+    }
 }
