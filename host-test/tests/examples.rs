@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: every example run for real (Spin composition, Redis), each with its
+// processes, ports and cleanup.
 // Long: the fixtures (emulator, `azmi serve` and redis-server processes) serve every test here.
 //! examples/spin-app, composed with azmi.wasm by `wac plug`, served by the real `azmi serve`
 //! (wasmtime-wasi-http, one instance per request as Spin does) against the emulator on

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: one matrix of every source × selector through the real component,
+// with the exact request each must send.
 //! Every source × every selector through the real component: the exact request(s) and the
 //! identity of the token, or a typed refusal before anything is sent when a source cannot
 //! select that identity (each source names its selector parameters differently, and some

@@ -1,3 +1,7 @@
+// About 450 lines on purpose: the module docs state every rule the credential follows (single
+// flight, stale-on-failure, throttle memory, the probe, a changed environment: ~110 lines) next
+// to the one struct that keeps that state; call options, claims and the shared-cache side are
+// the submodules.
 //! The long-lived credential: validation, detection, the cache, single flight, throttle
 //! memory, the IMDS probe and claims, around one [`Acquisition`] per fetch.
 //!
@@ -96,15 +100,9 @@
 
 mod call;
 mod prepare;
+mod share;
 
-/// Where one call's token lives in a shared store.
-#[derive(Clone, Debug)]
-pub struct SharedSlot {
-    /// The entry's store key (its lease is [`crate::proto::lease_key`] of it).
-    pub key: String,
-    cache_key: CacheKey,
-    identity_env: IdentityEnv,
-}
+pub use share::SharedSlot;
 
 pub use call::{Cached, Start, TokenRequest};
 
@@ -120,7 +118,6 @@ use crate::proto::retry::RETRY_AFTER_CAP_MS;
 use crate::proto::scope::resource_from_scope;
 use crate::proto::secret::Secret;
 use crate::proto::selector::IdentitySelector;
-use crate::proto::shared::{KeyParts, shared_key};
 use crate::proto::source::Source;
 use crate::proto::time::UnixMillis;
 use crate::proto::token::AccessToken;
@@ -379,52 +376,6 @@ impl ManagedIdentity {
         let endpoint_variable = plan.detection.endpoint_variable;
         let acquisition = Acquisition::new(key, selector.clone(), http, endpoint_variable, options);
         Ok(Start::Fetch(Box::new(acquisition)))
-    }
-
-    /// Where a call's token lives in a shared store (the core's `shared` module), decided like
-    /// [`ManagedIdentity::check`]: the same refusals, nothing sent, nothing changed.
-    pub fn share(
-        env: &EnvSnapshot,
-        facts: HostFacts,
-        request: &TokenRequest<'_>,
-    ) -> Result<SharedSlot, Error> {
-        let (scope, selector) = (request.scope, request.selector);
-        let (plan, http) = Self::dry_run(env, facts, scope, selector, request.credential)?;
-        let resource = &scope[..plan.resource_len];
-        let path = http.path_and_query.split('?').next().unwrap_or_default();
-        let endpoint = format!("{}://{}{path}", http.scheme.as_str(), http.authority);
-        let kind = selector.kind();
-        let identity_env = IdentityEnv::of(env);
-        let key = shared_key(&KeyParts {
-            source: plan.detection.source,
-            selector_kind: kind.describe(),
-            selector_value: selector.value(),
-            resource,
-            endpoint: &endpoint,
-            identity_env: &identity_env.canonical(),
-        });
-        Ok(SharedSlot {
-            key,
-            identity_env,
-            cache_key: CacheKey {
-                generation: 0,
-                source: plan.detection.source,
-                kind,
-                id: selector.value().to_string(),
-                resource: resource.to_string(),
-            },
-        })
-    }
-
-    /// Keeps `token`, read from the shared store at `now`, in this instance's cache too.
-    pub fn adopt(&mut self, now: UnixMillis, slot: &SharedSlot, token: AccessToken) {
-        self.observe(slot.identity_env.clone());
-        self.last_source = Some(slot.cache_key.source);
-        let key = CacheKey {
-            generation: self.generation,
-            ..slot.cache_key.clone()
-        };
-        self.cache.insert(now, key, token);
     }
 
     /// Notes the identity variables a fetch (or an adopted shared token) saw. When they differ

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: the selector matrix for every source, in one table, and its checks.
 //! Identity selectors ([`crate::proto::selector`]): validation, refusals before any request.
 
 use serde_json::json;
