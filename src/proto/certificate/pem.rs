@@ -138,7 +138,7 @@ fn decode(label: &str, block: &[u8]) -> Result<Vec<u8>, Error> {
 fn load_key(block: KeyBlock, password: Option<&Secret>) -> Result<PrivateKey, Error> {
     match block {
         KeyBlock::Pkcs1(der) => {
-            PrivateKey::from_pkcs1_der(&der).map_err(|e| invalid_key("RSA PRIVATE KEY", &e))
+            PrivateKey::from_pkcs1_der(&der).map_err(|_| invalid_key("RSA PRIVATE KEY"))
         }
         KeyBlock::Pkcs8(der) => from_pkcs8(&der, "PRIVATE KEY"),
         KeyBlock::Encrypted(der) => {
@@ -148,7 +148,7 @@ fn load_key(block: KeyBlock, password: Option<&Secret>) -> Result<PrivateKey, Er
                 )));
             };
             let info = EncryptedPrivateKeyInfoRef::from_der(&der)
-                .map_err(|e| invalid_key("ENCRYPTED PRIVATE KEY", &e))?;
+                .map_err(|_| invalid_key("ENCRYPTED PRIVATE KEY"))?;
             let plain = info
                 .decrypt(password.0.as_bytes())
                 .map_err(|_| wrong_password())?;
@@ -160,12 +160,12 @@ fn load_key(block: KeyBlock, password: Option<&Secret>) -> Result<PrivateKey, Er
 
 /// A PKCS#8 key, refused unless its algorithm is `rsaEncryption`.
 fn from_pkcs8(der: &[u8], label: &str) -> Result<PrivateKey, Error> {
-    let info = PrivateKeyInfoRef::from_der(der).map_err(|e| invalid_key(label, &e))?;
+    let info = PrivateKeyInfoRef::from_der(der).map_err(|_| invalid_key(label))?;
     let oid = info.algorithm.oid;
     if oid != rsa::pkcs1::ALGORITHM_OID {
         return Err(not_rsa(&format!("an {} key", algorithm_name(oid))));
     }
-    PrivateKey::try_from(info).map_err(|e| invalid_key(label, &e))
+    PrivateKey::try_from(info).map_err(|_| invalid_key(label))
 }
 
 /// A readable name for the key algorithms people have.
@@ -219,9 +219,10 @@ fn not_rsa(what: &str) -> Error {
     ))
 }
 
-fn invalid_key(label: &str, e: &dyn core::fmt::Display) -> Error {
+/// The decoder's own error is left out: it can quote a byte of the key.
+fn invalid_key(label: &str) -> Error {
     configuration(format!(
-        "the '{label}' block in {PATH_VAR} is not a valid RSA private key ({e}); re-export the key"
+        "the '{label}' block in {PATH_VAR} is not a valid RSA private key; re-export the key"
     ))
 }
 
