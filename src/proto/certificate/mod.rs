@@ -18,6 +18,7 @@
 //! | legacy encrypted PEM (`Proc-Type: 4,ENCRYPTED`) | refused, with the `openssl pkcs8 -topk8` command that converts it | — |
 //! | a password with an unencrypted key | ignored | @azure/identity (Node ignores a passphrase for a clear key) |
 //! | any other key (EC, Ed25519, DSA, …) | refused: PS256 needs RSA | MSAL Go "key must be an RSA key"; azure-identity Python requires RSA |
+//! | key size | 1024 to 8192 bits (the `rsa` crate's limits; Entra wants 2048 or more) | — |
 //! | not PEM (PKCS#12 `.pfx`) | refused, with the `openssl pkcs12 … -nodes` command that converts it | @azure/identity reads PEM only |
 //! | no key, two keys, no certificate | refused, naming `AZURE_CLIENT_CERTIFICATE_PATH` | MSAL Go |
 //! | the signing certificate | the first certificate whose public key is the private key's; none → refused | MSAL Go ("key doesn't match any certificate"); @azure/identity takes the first certificate, which is wrong when a file lists the CA first |
@@ -40,7 +41,9 @@
 //! ```
 //!
 //! * `PS256` is RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 7518 §3.5;
-//!   msal-node signs with `RSA_PSS_SALTLEN_DIGEST`), by RustCrypto's `rsa`.
+//!   msal-node signs with `RSA_PSS_SALTLEN_DIGEST`), by RustCrypto's `rsa` 0.10 (constant-time
+//!   `crypto-bigint` arithmetic, blinded; 0.9 is open to the Marvin timing attack,
+//!   RUSTSEC-2023-0071).
 //! * `x5t#S256` (RFC 7515 §4.1.8) is the SHA-256 thumbprint, unpadded base64url as RFC 7515
 //!   requires (MSAL Go sends it padded standard base64; Entra takes both, msal-node's form is
 //!   the standard one). SHA-1 `x5t` with RS256 is the deprecated form and is not offered.

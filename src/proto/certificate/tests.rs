@@ -385,3 +385,14 @@ fn guid_v4_has_version_4_and_the_rfc_variant() {
         "ffffffff-ffff-4fff-bfff-ffffffffffff"
     );
 }
+
+#[test]
+fn windows_line_endings_work() {
+    let crlf = String::from_utf8(PKCS8_CA_FIRST.to_vec())
+        .unwrap()
+        .replace('\n', "\r\n");
+    let jws = client_assertion(&input(crlf.as_bytes(), None)).unwrap();
+    let (header, claims) = verify(&jws, leaf_pem());
+    assert!(header.contains(LEAF_X5T_S256));
+    assert_eq!(claims, expected_claims());
+}
