@@ -15,6 +15,7 @@
 //! | `PRIVATE KEY` | PKCS#8, must be `rsaEncryption` | @azure/identity (Node `createPrivateKey`), MSAL Go `ParseCertificates` |
 //! | `RSA PRIVATE KEY` | PKCS#1 | same |
 //! | `ENCRYPTED PRIVATE KEY` | PKCS#8 PBES2 (PBKDF2 or scrypt, AES-CBC), decrypted with `AZURE_CLIENT_CERTIFICATE_PASSWORD`; without a password, or with a wrong one, a configuration error naming that variable | @azure/identity (a passphrase decrypts the PEM key); MSAL Go reads no encrypted PEM |
+//! | other key encryption (PBES1, PKCS#12 PBE, PBKDF2-HMAC-SHA1, 3DES) | refused, with the `openssl pkcs8 -topk8 -v2 aes-256-cbc` command that re-encrypts it: these need `pkcs5`'s `sha1-insecure`/`3des` features, and OpenSSL 1.1+ never writes them by default | — |
 //! | legacy encrypted PEM (`Proc-Type: 4,ENCRYPTED`) | refused, with the `openssl pkcs8 -topk8` command that converts it | — |
 //! | a password with an unencrypted key | ignored | @azure/identity (Node ignores a passphrase for a clear key) |
 //! | any other key (EC, Ed25519, DSA, …) | refused: PS256 needs RSA | MSAL Go "key must be an RSA key"; azure-identity Python requires RSA |

@@ -18,6 +18,7 @@
 use rsa::PrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::der::{Decode, Encode};
+use rsa::pkcs8::{self, pkcs5};
 use rsa::pkcs8::{
     DecodePublicKey, EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef,
 };
@@ -147,11 +148,16 @@ fn load_key(block: KeyBlock, password: Option<&Secret>) -> Result<PrivateKey, Er
                     "the private key in {PATH_VAR} is encrypted ('ENCRYPTED PRIVATE KEY'); set AZURE_CLIENT_CERTIFICATE_PASSWORD to its password"
                 )));
             };
-            let info = EncryptedPrivateKeyInfoRef::from_der(&der)
-                .map_err(|_| invalid_key("ENCRYPTED PRIVATE KEY"))?;
-            let plain = info
-                .decrypt(password.0.as_bytes())
-                .map_err(|_| wrong_password())?;
+            let info =
+                EncryptedPrivateKeyInfoRef::from_der(&der).map_err(|_| unsupported_encryption())?;
+            let plain = info.decrypt(password.0.as_bytes()).map_err(|e| match e {
+                pkcs8::Error::EncryptedPrivateKey(
+                    pkcs5::Error::UnsupportedAlgorithm { .. }
+                    | pkcs5::Error::NoPbes1CryptSupport
+                    | pkcs5::Error::AlgorithmParametersInvalid { .. },
+                ) => unsupported_encryption(),
+                _ => wrong_password(),
+            })?;
             // A wrong password can decrypt to garbage with valid padding: say so then too.
             from_pkcs8(plain.as_bytes(), "ENCRYPTED PRIVATE KEY").map_err(|_| wrong_password())
         }
@@ -223,6 +229,14 @@ fn not_rsa(what: &str) -> Error {
 fn invalid_key(label: &str) -> Error {
     configuration(format!(
         "the '{label}' block in {PATH_VAR} is not a valid RSA private key; re-export the key"
+    ))
+}
+
+/// An encryption scheme `pkcs5` does not decrypt (PBES1, PKCS#12 PBE, PBKDF2-HMAC-SHA1, 3DES),
+/// or an encrypted key too damaged to tell.
+fn unsupported_encryption() -> Error {
+    configuration(format!(
+        "the private key in {PATH_VAR} is encrypted with a scheme azmi does not read (it reads PBES2: AES-CBC with PBKDF2-HMAC-SHA256 or scrypt, OpenSSL's default); re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key-aes.pem` and set AZURE_CLIENT_CERTIFICATE_PASSWORD to the new password"
     ))
 }
 

@@ -19,6 +19,8 @@ const FROM_PFX: &[u8] = include_bytes!("../tests/fixtures/from_pfx.pem");
 const PKCS1: &[u8] = include_bytes!("../tests/fixtures/pkcs1.pem");
 const ENCRYPTED: &[u8] = include_bytes!("../tests/fixtures/encrypted_pkcs8.pem");
 const LEGACY_ENCRYPTED: &[u8] = include_bytes!("../tests/fixtures/legacy_encrypted.pem");
+const PBES1: &[u8] = include_bytes!("../tests/fixtures/encrypted_pbes1.pem");
+const SHA1_PRF: &[u8] = include_bytes!("../tests/fixtures/encrypted_sha1_prf.pem");
 const EC: &[u8] = include_bytes!("../tests/fixtures/ec.pem");
 const PFX: &[u8] = include_bytes!("../tests/fixtures/leaf.pfx");
 const PASSWORD: &str = "correct-horse-battery";
@@ -186,6 +188,21 @@ fn encrypted_key_with_a_wrong_or_no_password_is_refused() {
     assert!(refused(ENCRYPTED, Some(&wrong), &names).contains("check the password"));
     assert!(refused(ENCRYPTED, None, &names).contains("encrypted"));
     assert!(refused(ENCRYPTED, Some(&Secret(String::new())), &names).contains("encrypted"));
+}
+
+#[test]
+fn unsupported_key_encryption_is_refused_with_the_reencrypt_command() {
+    let password = Secret(PASSWORD.into());
+    for file in [PBES1, SHA1_PRF] {
+        refused(
+            file,
+            Some(&password),
+            &[
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                "openssl pkcs8 -topk8 -v2 aes-256-cbc",
+            ],
+        );
+    }
 }
 
 #[test]
