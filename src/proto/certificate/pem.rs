@@ -105,7 +105,11 @@ fn block_at(file: &[u8], begin: usize) -> Result<(&str, &[u8], usize), Error> {
     let label_at = begin + BEGIN.len();
     let label = find(file, DASHES, label_at)
         .and_then(|end| core::str::from_utf8(&file[label_at..end]).ok())
-        .filter(|label| !label.contains('\n'))
+        // RFC 7468 labels are short printable ASCII; anything else is not a BEGIN line (and
+        // is never quoted in a message).
+        .filter(|label| {
+            label.len() <= 64 && label.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             configuration(format!(
                 "{PATH_VAR} has a malformed '-----BEGIN' line; check that the file is an unmodified PEM file"

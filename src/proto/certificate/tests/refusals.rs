@@ -130,6 +130,8 @@ fn two_keys_a_cut_block_and_an_oversized_file_are_refused() {
     assert!(refused(&two, None, &path).contains("more than one private key"));
     let cut = &PKCS1[..PKCS1.len() / 2];
     assert!(refused(cut, None, &path).contains("has no '-----END"));
+    let bad_label = [&b"-----BEGIN \x01\xfe-----\n"[..], PKCS1].concat();
+    assert!(refused(&bad_label, None, &path).contains("malformed '-----BEGIN' line"));
     let big = vec![b' '; CERTIFICATE_MAX_BYTES + 1];
     assert!(refused(&big, None, &path).contains("bytes"));
 }
