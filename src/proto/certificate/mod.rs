@@ -27,8 +27,9 @@
 //! PKCS#12 is not read: the pure-Rust readers are a pre-release (RustCrypto `pkcs12`
 //! 0.2.0-pre, which decodes the structures but does not decrypt) or a single-maintainer crate
 //! (`p12-keystore`) that pulls pre-release `cms`/`pkcs12`, a second X.509 parser and `rand`
-//! with an OS RNG into a core that takes its randomness as an argument; and most `.pfx` files
-//! use RC2/3DES, which would have to be enabled for them. OpenSSL converts one in a command.
+//! with an OS RNG into a core that takes its randomness as an argument; and `.pfx` files from
+//! OpenSSL 1.x and older Windows exports use RC2 or 3DES, which would have to be enabled for
+//! them. OpenSSL converts one in a command.
 //!
 //! # The assertion
 //!
@@ -46,17 +47,19 @@
 //!   `crypto-bigint` arithmetic, blinded; 0.9 is open to the Marvin timing attack,
 //!   RUSTSEC-2023-0071).
 //! * `x5t#S256` (RFC 7515 §4.1.8) is the SHA-256 thumbprint, unpadded base64url as RFC 7515
-//!   requires (MSAL Go sends it padded standard base64; Entra takes both, msal-node's form is
-//!   the standard one). SHA-1 `x5t` with RS256 is the deprecated form and is not offered.
+//!   requires, as msal-node sends it (MSAL Go sends padded standard base64; Entra accepts
+//!   what both SDKs send). SHA-1 `x5t` with RS256 is the deprecated form and is not offered.
 //! * `x5c` (RFC 7515 §4.1.6: standard base64 of DER, the signing certificate first) is sent
 //!   only when `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` is `1` or `true` in any case
-//!   ([`send_certificate_chain`], @azure/identity's reading; the value is not trimmed). It is for
-//!   applications that trust subject name and issuer instead of a thumbprint.
+//!   ([`send_certificate_chain`]: @azure/identity lower-cases the value and compares it with
+//!   `true` and `1`, without trimming). It is for applications that trust a subject name and
+//!   issuer instead of a thumbprint.
 //! * `aud` is the exact token URL the assertion is posted to
 //!   (`https://{authority}/{tenant}/oauth2/v2.0/token`), `iss` = `sub` = the client id
 //!   (RFC 7523 §3), `jti` a fresh version-4 GUID, `nbf` = `iat` = now and `exp` = now + 600
-//!   (msal-node's and MSAL Python's 10 minutes), all integers. A new assertion is signed for
-//!   every token request (MSAL Go), so a kept one can never be sent near its expiry.
+//!   (msal-node's and MSAL Python's 10 minutes), all integers. Call it for every token
+//!   request, with fresh random bytes (MSAL Go signs a new assertion per request): a kept
+//!   assertion can be sent near its expiry, and a reused `jti` can be refused as a replay.
 //!
 //! # No I/O, and no secret shown
 //!
@@ -107,9 +110,11 @@ pub(crate) struct CertificateInput<'a> {
     pub(crate) audience: &'a str,
     /// Now, in seconds since the Unix epoch: `nbf`, `iat`, and `exp` − 600.
     pub(crate) now_secs: u64,
-    /// Fresh random bytes for the `jti` GUID.
+    /// Fresh random bytes for the `jti` GUID: new for every call (a repeated `jti` is a
+    /// replay).
     pub(crate) jti_random: [u8; 16],
-    /// Fresh random bytes seeding the signer's salt and blinding.
+    /// Fresh random bytes seeding the signer's salt and blinding: new for every call, never
+    /// derived from the clock or the `jti` bytes.
     pub(crate) signer_seed: [u8; 32],
     /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` ([`send_certificate_chain`]): add `x5c`.
     pub(crate) send_chain: bool,
