@@ -10,6 +10,8 @@
 mod acquisition;
 mod arc;
 mod cache;
+#[cfg(feature = "client-certificate")]
+mod certificate;
 mod chain;
 mod credential;
 mod detect;
