@@ -53,6 +53,8 @@ check:
     cargo clippy -p azmi --target wasm32-wasip2 --features component -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip2 --features shared-cache -- -D warnings
     cargo clippy -p azmi --target wasm32-wasip1 --features proxy-wasm -- -D warnings
+    cargo clippy -p azmi --all-targets --features client-certificate -- -D warnings
+    cargo clippy -p azmi --target wasm32-wasip2 --features component,client-certificate -- -D warnings
     @just doc
     RUSTDOCFLAGS="{{doc_flags}}" cargo doc --quiet -p azmi --no-deps --document-private-items \
         --target wasm32-wasip2 --features component
@@ -64,9 +66,10 @@ doc *args:
     RUSTDOCFLAGS="{{doc_flags}}" cargo doc --quiet -p azmi --no-deps --document-private-items \
         --features proxy-wasm {{args}}
 
-# Unit tests of the sans-IO core (virtual time, no I/O).
+# Unit tests of the sans-IO core (virtual time, no I/O), with and without certificate support.
 unit:
     cargo test -p azmi --lib
+    cargo test -p azmi --lib --features client-certificate
 
 # Build the components (profile `component`) and print their sizes (goal: at most 150 KB).
 component:

@@ -121,6 +121,17 @@ pub(super) fn build_request(
             request.body = environment::client_secret_body(client_id, secret, scope);
             request.body_sensitive = true;
         }
+        // The same POST; the body is completed with the signed assertion
+        // ([`crate::proto::certificate`]) once the certificate file is read.
+        #[cfg(feature = "client-certificate")]
+        Source::ClientCertificate => {
+            let tenant = env.get(var::AZURE_TENANT_ID).unwrap_or_default();
+            workload::check_tenant(source, tenant)?;
+            request.headers.push(plain("Content-Type", FORM));
+            request.path_and_query = workload::token_path(&endpoint.path, tenant);
+            request.body_sensitive = true;
+        }
+        #[cfg(not(feature = "client-certificate"))]
         Source::ClientCertificate => {
             return Err(Error::new(
                 ErrorKind::Configuration,

@@ -49,6 +49,8 @@ mod workload;
 pub use outcome::Outcome;
 pub(crate) use outcome::Report;
 pub(crate) use probe::probe_request;
+#[cfg(feature = "client-certificate")]
+pub(crate) use workload::CertificateLeg;
 pub(crate) use workload::{AssertionRead, WorkloadLeg};
 
 use super::cache::CacheKey;
@@ -226,7 +228,7 @@ impl Acquisition {
         }
         match self.key.source {
             Source::AzureArc => self.send(self.request.clone(), Stage::ArcChallenge),
-            Source::WorkloadIdentity => self.begin_workload(),
+            Source::WorkloadIdentity | Source::ClientCertificate => self.begin_workload(),
             _ => self.send(self.request.clone(), Stage::Token),
         }
     }

@@ -25,6 +25,26 @@ pub(crate) struct WorkloadLeg {
     pub token_file: String,
     /// A federated token the credential read recently from the same file.
     pub cached_assertion: Option<Secret>,
+    /// The environment credential's certificate: `token_file` is then
+    /// `AZURE_CLIENT_CERTIFICATE_PATH` and the assertion is signed here from its contents.
+    #[cfg(feature = "client-certificate")]
+    pub certificate: Option<CertificateLeg>,
+}
+
+/// What signing a certificate assertion needs besides the file (see
+/// [`crate::proto::certificate`]).
+#[cfg(feature = "client-certificate")]
+#[derive(Clone, Debug)]
+pub(crate) struct CertificateLeg {
+    /// `AZURE_CLIENT_CERTIFICATE_PASSWORD`.
+    pub password: Option<Secret>,
+    /// The exact token URL: the assertion's `aud`.
+    pub audience: String,
+    /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`.
+    pub send_chain: bool,
+    /// The host's random bytes for this fetch; each attempt derives its own `jti` and signer
+    /// seed from them (SHA-256 with the attempt number), so no two assertions repeat.
+    pub random: [u8; 16],
 }
 
 /// A federated token read during a fetch, for the credential to keep.
@@ -52,9 +72,16 @@ impl Acquisition {
                 self.send_workload(&assertion);
             }
             None => {
+                #[cfg(feature = "client-certificate")]
+                let max_len = match leg.certificate {
+                    Some(_) => crate::proto::certificate::CERTIFICATE_MAX_BYTES,
+                    None => ASSERTION_MAX_BYTES,
+                };
+                #[cfg(not(feature = "client-certificate"))]
+                let max_len = ASSERTION_MAX_BYTES;
                 let read = FileRead {
                     path: leg.token_file.clone(),
-                    max_len: ASSERTION_MAX_BYTES,
+                    max_len,
                     follow_symlinks: true,
                 };
                 self.read(read, Stage::Assertion);
@@ -62,8 +89,15 @@ impl Acquisition {
         }
     }
 
-    /// The federated token file's contents, read at `now`.
+    /// The federated token file's contents (or the certificate file's), read at `now`.
     pub(super) fn on_assertion(&mut self, now: UnixMillis, contents: &[u8]) {
+        #[cfg(feature = "client-certificate")]
+        if let Some(signed) = self.sign_certificate(now, contents) {
+            return match signed {
+                Ok(assertion) => self.send_workload(&assertion.0),
+                Err(error) => self.finish(Err(error)),
+            };
+        }
         match assertion(contents) {
             Ok(token) => {
                 let path = self
@@ -101,6 +135,38 @@ impl Acquisition {
         self.workload
             .as_mut()
             .is_some_and(|leg| leg.cached_assertion.take().is_some())
+    }
+
+    /// For the environment credential's certificate: the assertion signed from the file's
+    /// `contents` at `now`, fresh for this attempt. `None` for workload identity.
+    #[cfg(feature = "client-certificate")]
+    fn sign_certificate(
+        &self,
+        now: UnixMillis,
+        contents: &[u8],
+    ) -> Option<Result<Secret, crate::proto::Error>> {
+        use sha2::Digest;
+        let leg = self.workload.as_ref()?;
+        let certificate = leg.certificate.as_ref()?;
+        let derive = |label: &[u8]| {
+            let mut hash = sha2::Sha256::new();
+            hash.update(certificate.random);
+            hash.update(self.retries.to_le_bytes());
+            hash.update(label);
+            <[u8; 32]>::from(hash.finalize())
+        };
+        let jti = derive(b"jti");
+        let input = crate::proto::certificate::CertificateInput {
+            file: contents,
+            password: certificate.password.as_ref(),
+            client_id: &leg.client_id,
+            audience: &certificate.audience,
+            now_secs: now.as_secs(),
+            jti_random: jti[..16].try_into().unwrap_or_default(),
+            signer_seed: derive(b"signer"),
+            send_chain: certificate.send_chain,
+        };
+        Some(crate::proto::certificate::client_assertion(&input))
     }
 
     fn send_workload(&mut self, assertion: &str) {

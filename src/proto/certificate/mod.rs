@@ -69,16 +69,6 @@
 //! shows only the file's length, and no error message quotes the file, the key or the
 //! password.
 
-// Until the environment credential (issue 12) calls `client_assertion`, only the tests do;
-// `expect` turns into a warning once it is wired, so this line is not forgotten.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the environment credential will call client_assertion"
-    )
-)]
-
 mod jws;
 mod pem;
 

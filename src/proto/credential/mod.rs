@@ -271,6 +271,7 @@ impl ManagedIdentity {
             return Err(Error::needs_files(source));
         }
         let workload_client_id = match source {
+            Source::ClientCertificate => env.get(var::AZURE_CLIENT_ID).map(str::to_string),
             Source::WorkloadIdentity => Some(
                 workload_client_id(env, selector)
                     .ok_or_else(Error::workload_needs_client_id)?
@@ -344,9 +345,13 @@ impl ManagedIdentity {
             && self.answered_by != Some(Source::Imds))
         .then(|| probe_request(&http, &id));
         let call_deadline = now.plus_millis(request.call_timeout_ms());
-        let workload = plan
-            .workload_client_id
-            .map(|client_id| self.workload_leg(now, env, client_id, scope));
+        let workload = plan.workload_client_id.map(|client_id| match source {
+            #[cfg(feature = "client-certificate")]
+            Source::ClientCertificate => {
+                Self::certificate_leg(env, client_id, scope, http.url(), random)
+            }
+            _ => self.workload_leg(now, env, client_id, scope),
+        });
         let options = Options {
             // A proactive refresh never holds the caller past the cached token's usable life,
             // nor longer than the refresh bound: the token is returned instead.

@@ -70,6 +70,40 @@ impl ManagedIdentity {
             scope: scope.to_string(),
             token_file: token_file.to_string(),
             cached_assertion,
+            #[cfg(feature = "client-certificate")]
+            certificate: None,
+        }
+    }
+
+    /// The environment credential's certificate leg: the file to read, the password, the
+    /// token URL the assertion is addressed to, and this fetch's random bytes.
+    #[cfg(feature = "client-certificate")]
+    pub(super) fn certificate_leg(
+        env: &EnvSnapshot,
+        client_id: String,
+        scope: &str,
+        audience: String,
+        random: [u8; 16],
+    ) -> WorkloadLeg {
+        use crate::proto::acquisition::CertificateLeg;
+        let path = env
+            .get(var::AZURE_CLIENT_CERTIFICATE_PATH)
+            .unwrap_or_default();
+        WorkloadLeg {
+            client_id,
+            scope: scope.to_string(),
+            token_file: path.to_string(),
+            cached_assertion: None,
+            certificate: Some(CertificateLeg {
+                password: env
+                    .get(var::AZURE_CLIENT_CERTIFICATE_PASSWORD)
+                    .map(|p| Secret(p.to_string())),
+                audience,
+                send_chain: crate::proto::certificate::send_certificate_chain(
+                    env.get(var::AZURE_CLIENT_SEND_CERTIFICATE_CHAIN),
+                ),
+                random,
+            }),
         }
     }
 }

@@ -316,3 +316,99 @@ fn workload_identity_link_reads_the_token_file_and_keeps_the_assertion_secret() 
     assert!(form.contains(&("client_id".to_string(), WORKLOAD_CLIENT.to_string())));
     assert_eq!(r.finished_at, T0);
 }
+
+/// The environment credential's certificate: the file is read through the host, the assertion
+/// signed for the exact token URL, a fresh one per attempt, and never shown.
+#[cfg(feature = "client-certificate")]
+#[test]
+fn a_certificate_in_the_environment_signs_a_fresh_assertion_per_request() {
+    const PATH: &str = "/etc/azmi/client.pem";
+    const PEM: &[u8] = include_bytes!("fixtures/pkcs1.pem");
+    let mut s = Scenario::new()
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", APP)
+        .env("AZURE_CLIENT_CERTIFICATE_PATH", PATH)
+        .file(PATH, PEM)
+        .seed(7)
+        .reply(json(503, j!({"error": "busy"})))
+        .reply(entra(TOKEN));
+    let r = run(&mut s, &mut DefaultChain::new());
+    assert_eq!(r.token().source(), Source::ClientCertificate);
+    assert_eq!(
+        r.steps(),
+        ["read", "send", "read", "send"],
+        "read and signed per attempt"
+    );
+    let assertions: Vec<String> = r
+        .requests
+        .iter()
+        .map(|request| {
+            assert_eq!(
+                request.path_and_query,
+                format!("/{TENANT}/oauth2/v2.0/token")
+            );
+            assert!(request.body_sensitive);
+            let form = form_pairs(&request.body);
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            assert_eq!(get("client_id").as_deref(), Some(APP));
+            assert_eq!(
+                get("client_assertion_type").as_deref(),
+                Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            );
+            get("client_assertion").expect("an assertion")
+        })
+        .collect();
+    assert_ne!(assertions[0], assertions[1], "a new assertion per request");
+    // The claims name the exact token URL and the application.
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let claims = assertions[0].split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(claims).unwrap()).unwrap();
+    assert_eq!(
+        claims["aud"],
+        format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token")
+    );
+    assert_eq!(claims["iss"], APP);
+    assert_eq!(claims["sub"], APP);
+    for request in &r.requests {
+        assert!(!format!("{request:?}").contains(&assertions[0]));
+    }
+}
+
+#[cfg(feature = "client-certificate")]
+#[test]
+fn an_unusable_certificate_file_stops_the_chain_naming_the_variable() {
+    const PATH: &str = "/etc/azmi/client.pem";
+    let mut s = Scenario::new()
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", APP)
+        .env("AZURE_CLIENT_CERTIFICATE_PATH", PATH)
+        .file(PATH, "not a certificate");
+    let r = run(&mut s, &mut DefaultChain::new());
+    r.assert_nothing_sent();
+    assert_eq!(r.error().kind(), ErrorKind::Configuration);
+    assert!(
+        r.error()
+            .message()
+            .contains("AZURE_CLIENT_CERTIFICATE_PATH"),
+        "{}",
+        r.error()
+    );
+}
+
+#[cfg(not(feature = "client-certificate"))]
+#[test]
+fn without_the_certificate_build_a_certificate_is_a_configuration_error_saying_so() {
+    let mut s = Scenario::new()
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", APP)
+        .env("AZURE_CLIENT_CERTIFICATE_PATH", "/etc/azmi/client.pem");
+    let r = run(&mut s, &mut DefaultChain::new());
+    r.assert_untouched();
+    assert_eq!(r.error().kind(), ErrorKind::Configuration);
+    assert!(
+        r.error().message().contains("client-certificate"),
+        "{}",
+        r.error()
+    );
+}
