@@ -17,7 +17,7 @@ mod bindings {
             package azmi-examples:spin-app;
 
             world spin-app {
-                import azmi:identity/credential@0.1.0;
+                import azmi:identity/credential@0.2.0;
                 export wasi:http/incoming-handler@0.2.12;
             }
         ",
@@ -29,8 +29,8 @@ mod bindings {
             "wasi:io/poll@0.2.12": wasi::io::poll,
             "wasi:io/streams@0.2.12": wasi::io::streams,
             "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
-            "azmi:identity/types@0.1.0": generate,
-            "azmi:identity/credential@0.1.0": generate,
+            "azmi:identity/types@0.2.0": generate,
+            "azmi:identity/credential@0.2.0": generate,
         },
     });
 

@@ -22,7 +22,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 /// The exported interface holding `get-token` in azmi.wasm.
-const INTERFACE: &str = "azmi:identity/credential@0.1.0";
+const INTERFACE: &str = "azmi:identity/credential@0.2.0";
 
 /// The stub's exports timed on one engine and call path (per-call stats).
 pub struct Floors {

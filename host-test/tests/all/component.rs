@@ -8,7 +8,7 @@ use wasmtime::component::Component;
 /// and the `wasi:io` and `wasi:cli` interfaces the standard library pulls in. Unused world
 /// imports are dropped, so the check compares against this list, not against `wit/`.
 const ALLOWED_IMPORTS: &[&str] = &[
-    "azmi:identity/types@0.1.0",
+    "azmi:identity/types@0.2.0",
     "wasi:http/outgoing-handler@0.2.12",
     "wasi:http/types@0.2.12",
     "wasi:cli/environment@0.2.12",
@@ -43,8 +43,8 @@ fn component_exports_exactly_the_credential_interfaces() {
     assert_eq!(
         exports,
         [
-            "azmi:identity/credential@0.1.0",
-            "azmi:identity/default-credential@0.1.0"
+            "azmi:identity/credential@0.2.0",
+            "azmi:identity/default-credential@0.2.0"
         ]
     );
 }
