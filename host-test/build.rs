@@ -12,14 +12,21 @@ fn main() {
     for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    // The shipped component, and the `managed-identity-shared` build (token cache shared
-    // through wasi:keyvalue). Each has its own target directory so their artifacts differ.
+    // The shipped component, the `managed-identity-shared` build (token cache shared through
+    // wasi:keyvalue) and the build with certificate support (the default chain's environment
+    // credential signs with a certificate: RSA adds ~400 KB, so it is not in the shipped
+    // build). Each has its own target directory so their artifacts differ.
     for (features, dir, variable) in [
         ("component", "component", "AZMI_COMPONENT_PATH"),
         (
             "shared-cache",
             "component-shared",
             "AZMI_SHARED_COMPONENT_PATH",
+        ),
+        (
+            "component,client-certificate",
+            "component-certificate",
+            "AZMI_CERTIFICATE_COMPONENT_PATH",
         ),
     ] {
         let wasm = build_component(&root, features, dir);

@@ -78,10 +78,36 @@ struct TokenArgs {
     /// (default 120000), like the component's `timeout-ms`.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
-    /// Use the default chain (DefaultAzureCredential): a service principal in AZURE_* variables,
-    /// then workload identity, then managed identity; AZURE_TOKEN_CREDENTIALS narrows it.
-    #[arg(long)]
-    default_chain: bool,
+    /// Which credential: managed-identity (the `credential` interface); default (the chain:
+    /// a service principal in AZURE_* variables, then workload identity, then managed
+    /// identity; AZURE_TOKEN_CREDENTIALS narrows it); environment or workload-identity (that
+    /// one link of the chain alone, overriding AZURE_TOKEN_CREDENTIALS).
+    #[arg(long, value_enum, default_value_t = CredentialArg::ManagedIdentity)]
+    credential: CredentialArg,
+}
+
+/// `azmi token --credential`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CredentialArg {
+    /// The `credential` interface: managed identity alone.
+    ManagedIdentity,
+    /// `default-credential`: the whole chain.
+    Default,
+    /// The chain's environment credential alone (client secret or certificate).
+    Environment,
+    /// The chain's workload identity alone.
+    WorkloadIdentity,
+}
+
+impl CredentialArg {
+    /// The `AZURE_TOKEN_CREDENTIALS` value that makes the chain this one link, if any.
+    fn token_credentials(self) -> Option<&'static str> {
+        match self {
+            CredentialArg::Environment => Some("EnvironmentCredential"),
+            CredentialArg::WorkloadIdentity => Some("WorkloadIdentityCredential"),
+            CredentialArg::ManagedIdentity | CredentialArg::Default => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -170,18 +196,37 @@ fn process_guest(
 }
 
 async fn token(args: TokenArgs) -> anyhow::Result<i32> {
-    let (env, egress) = process_guest(Vec::new(), &[])?;
+    let chain = args.credential != CredentialArg::ManagedIdentity;
+    let extra: Vec<(String, String)> = args
+        .credential
+        .token_credentials()
+        .map(|v| {
+            (
+                azmi::proto::var::AZURE_TOKEN_CREDENTIALS.to_string(),
+                v.to_string(),
+            )
+        })
+        .into_iter()
+        .collect();
+    let (env, egress) = process_guest(extra, &[])?;
+    // A certificate needs the build that can sign with it; that build keeps its cache in the
+    // process (no per-user cache file).
+    let certificate = chain
+        && env
+            .iter()
+            .any(|(k, v)| k == azmi::proto::var::AZURE_CLIENT_CERTIFICATE_PATH && !v.is_empty());
     let mut config = GuestConfig::new(env, egress);
     if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
         config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
     }
-    let cache = (!args.no_cache)
+    let cache = (!args.no_cache && !certificate)
         .then(FileStore::default_dir)
         .flatten()
         .map(|dir| KeyValue::files(FileStore::new(dir)));
-    let host = match cache {
-        Some(_) => Host::shared()?,
-        None => Host::new()?,
+    let host = match (&cache, certificate) {
+        (_, true) => Host::with_certificates()?,
+        (Some(_), false) => Host::shared()?,
+        (None, false) => Host::new()?,
     };
     config.keyvalue = cache.clone();
     let mut guest = host.instantiate(config).await?;
@@ -196,7 +241,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     };
     let mut exit = 0;
     for _ in 0..args.repeat {
-        let result = if args.default_chain {
+        let result = if chain {
             guest.default_get_token_with(&request).await?
         } else {
             guest.get_token_with(&request).await?
@@ -222,6 +267,8 @@ async fn emulator(port: u16, tls_port: u16) -> anyhow::Result<i32> {
     };
     let federated = work.join("federated-token");
     std::fs::write(&federated, &config.federated_token)?;
+    let client_pem = work.join("client-certificate.pem");
+    std::fs::write(&client_pem, crate::emulator::CLIENT_CERTIFICATE_PEM)?;
     let cert = TestCertificate::generate()?;
     let pem = work.join("emulator-cert.pem");
     std::fs::write(&pem, &cert.cert_pem)?;
@@ -266,6 +313,11 @@ async fn emulator(port: u16, tls_port: u16) -> anyhow::Result<i32> {
         format!(
             "  client_secret: AZURE_AUTHORITY_HOST=https://{https} AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID={system} AZURE_CLIENT_SECRET={} SSL_CERT_FILE={}",
             config.client_secret,
+            pem.display()
+        ),
+        format!(
+            "  client_certificate: AZURE_AUTHORITY_HOST=https://{https} AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 AZURE_CLIENT_ID={system} AZURE_CLIENT_CERTIFICATE_PATH={} SSL_CERT_FILE={}",
+            client_pem.display(),
             pem.display()
         ),
     ];

@@ -18,6 +18,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub const COMPONENT: &[u8] = include_bytes!(env!("AZMI_COMPONENT_PATH"));
 /// The shared-cache build (`managed-identity-shared`: tokens shared through wasi:keyvalue).
 pub const SHARED_COMPONENT: &[u8] = include_bytes!(env!("AZMI_SHARED_COMPONENT_PATH"));
+/// The build with certificate support (`managed-identity` + the `client-certificate` feature:
+/// the default chain's environment credential can sign with `AZURE_CLIENT_CERTIFICATE_PATH`).
+pub const CERTIFICATE_COMPONENT: &[u8] = include_bytes!(env!("AZMI_CERTIFICATE_COMPONENT_PATH"));
 
 /// Read-only directories the guest may see at the same path, when they exist: Arc's key
 /// directory (where the agent writes the challenge key) and the Arc agent's directory (its
@@ -76,13 +79,15 @@ impl GuestConfig {
                 _ => (PathBuf::from(d), d.to_string()),
             })
             .collect();
-        let token_file = env
-            .iter()
-            .find(|(k, v)| k == azmi::proto::var::AZURE_FEDERATED_TOKEN_FILE && !v.is_empty());
-        if let Some((_, file)) = token_file
-            && let Some(dir) = std::path::Path::new(file).parent()
-        {
-            preopens.push((dir.to_path_buf(), dir.display().to_string()));
+        // The directories of the files a source reads: the federated token, the certificate.
+        for (_, file) in env.iter().filter(|(k, v)| {
+            !v.is_empty()
+                && (k == azmi::proto::var::AZURE_FEDERATED_TOKEN_FILE
+                    || k == azmi::proto::var::AZURE_CLIENT_CERTIFICATE_PATH)
+        }) {
+            if let Some(dir) = std::path::Path::new(file).parent() {
+                preopens.push((dir.to_path_buf(), dir.display().to_string()));
+            }
         }
         preopens.retain(|(dir, _)| dir.is_dir());
         Self {
@@ -112,6 +117,11 @@ impl Host {
     /// Compiles the embedded shared-cache component.
     pub fn shared() -> wasmtime::Result<Self> {
         Self::from_bytes(SHARED_COMPONENT)
+    }
+
+    /// Compiles the embedded component with certificate support.
+    pub fn with_certificates() -> wasmtime::Result<Self> {
+        Self::from_bytes(CERTIFICATE_COMPONENT)
     }
 
     /// Compiles `wasm` (a component exporting `azmi:identity/credential`).

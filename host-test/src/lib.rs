@@ -14,5 +14,5 @@ pub mod serve;
 
 pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source, TokenRequest};
 pub use egress::{Allowlist, Egress};
-pub use host::{COMPONENT, Guest, GuestConfig, Host, SHARED_COMPONENT};
+pub use host::{CERTIFICATE_COMPONENT, COMPONENT, Guest, GuestConfig, Host, SHARED_COMPONENT};
 pub use keyvalue::KeyValue;

@@ -25,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use azmi::proto::splitmix64;
 use serde_json::{Value, json};
 
-pub mod faults;
+pub mod assertion;
+mod faults;
 mod server;
 mod sources;
 #[cfg(test)]
@@ -209,6 +210,9 @@ pub struct Config {
     pub federated_token: String,
     /// The client secret Entra accepts from a service principal (`client_secret` grant).
     pub client_secret: String,
+    /// The certificate (DER) registered on the applications: certificate client assertions
+    /// must be signed by its key ([`CLIENT_CERTIFICATE_PEM`] holds it with its key).
+    pub client_certificate: Option<Vec<u8>>,
 }
 
 /// Deterministic ids for identity number `n`.
@@ -248,6 +252,7 @@ impl Default for Config {
             arc_realm_dir: PathBuf::from("/var/opt/azcmagent/tokens"),
             federated_token: "eyJhbGciOiJSUzI1NiJ9.emulator-service-account.signature".to_string(),
             client_secret: "emulator~client.secret_value-0123456789".to_string(),
+            client_certificate: client_certificate_der(),
         }
     }
 }
@@ -423,6 +428,20 @@ impl Emulator {
     clippy::disallowed_methods,
     reason = "the emulator runs on the host and stamps tokens with the real clock"
 )]
+/// A test-only client certificate and its RSA key (PEM), registered on the emulator's
+/// applications: `AZURE_CLIENT_CERTIFICATE_PATH` may point at a copy of it. The same fixture
+/// the core's certificate tests use (`src/proto/tests/fixtures/README.md` says how it was made).
+pub const CLIENT_CERTIFICATE_PEM: &[u8] =
+    include_bytes!("../../../src/proto/tests/fixtures/pkcs1.pem");
+
+/// The DER of the certificate in [`CLIENT_CERTIFICATE_PEM`].
+fn client_certificate_der() -> Option<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(CLIENT_CERTIFICATE_PEM)
+        .ok()
+        .map(|der| der.to_vec())
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -584,7 +584,20 @@ fn workload_identity(ctx: &mut Ctx<'_>, req: &Request) -> Response {
             "The provided value for the input parameter 'client_assertion_type' is not valid.";
         return entra_error(ctx, 400, "invalid_request", 90014, text);
     }
-    if !with_secret && field("client_assertion") != Some(ctx.config().federated_token.as_str()) {
+    let assertion = field("client_assertion").unwrap_or_default();
+    let federated = assertion == ctx.config().federated_token;
+    // A signed assertion naming a certificate (`x5t#S256`) is a certificate credential's.
+    if !with_secret && !federated && super::assertion::names_certificate(assertion) {
+        let registered = ctx.config().client_certificate.clone().unwrap_or_default();
+        let path = req.path.clone();
+        if let Err(why) = super::assertion::check(assertion, &registered, client_id, &path, ctx.now)
+        {
+            let text = format!(
+                "Client assertion failed signature validation or names an unknown certificate: {why}."
+            );
+            return entra_error(ctx, 401, "invalid_client", 700027, &text);
+        }
+    } else if !with_secret && !federated {
         let text = "No matching federated identity record found for presented assertion.";
         return entra_error(ctx, 401, "invalid_client", 70021, text);
     }

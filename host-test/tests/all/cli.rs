@@ -159,7 +159,7 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
     );
     let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut banner = Vec::new();
-    for _ in 0..10 {
+    for _ in 0..11 {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         banner.push(line.trim_end().to_string());
@@ -181,6 +181,7 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
         "service_fabric",
         "workload_identity",
         "client_secret",
+        "client_certificate",
     ] {
         let prefix = format!("{source}: ");
         let vars = banner
@@ -195,9 +196,9 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
             })
             .collect();
         let mut args = vec!["token", "--scope", SCOPE, "--repeat", "2", "--no-cache"];
-        if source == "client_secret" {
+        if source.starts_with("client_") {
             // A service principal is the default chain's environment credential.
-            args.push("--default-chain");
+            args.extend(["--credential", "default"]);
         }
         let (output, elapsed) = azmi(&args, &env).await;
         results.push((source, output, elapsed));

@@ -4,6 +4,7 @@
 
 mod app_service;
 mod arc;
+mod certificate;
 mod cli;
 mod cli_cache;
 mod cli_reach;
