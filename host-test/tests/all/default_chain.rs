@@ -177,3 +177,44 @@ async fn an_invalid_azure_token_credentials_is_an_invalid_argument_naming_the_va
         "{message}"
     );
 }
+
+/// Nothing configured, IMDS refused (a closed loopback port stands in for 169.254.169.254):
+/// the whole chain answers `credential-unavailable` from the probe alone, in milliseconds
+/// (the SDKs' chains take seconds here). The printed p50 is the closing note's figure.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_chain_with_nothing_configured_answers_in_milliseconds() {
+    use azmi_host_test::Egress;
+    use std::time::{Duration, Instant};
+    let closed = closed_port();
+    let env = Vec::new();
+    let mut egress = Egress::network(&env, None).unwrap();
+    egress
+        .connect_imds_to(format!("127.0.0.1:{}", closed.port).parse().unwrap())
+        .unwrap();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        // A fresh instance each time: the chain has not stuck to a link yet.
+        let mut guest = host()
+            .instantiate(cli_like_config(env.clone(), egress.clone()))
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let result = guest.default_get_token_with(&request()).await.unwrap();
+        times.push(start.elapsed());
+        let Err(TokenError::CredentialUnavailable(info)) = &result else {
+            panic!("{result:?}")
+        };
+        assert!(
+            info.message
+                .contains("ManagedIdentityCredential: IMDS: the availability probe"),
+            "{}",
+            info.message
+        );
+    }
+    times.sort();
+    assert!(times[2] < Duration::from_secs(2), "sanity bound: {times:?}");
+    eprintln!(
+        "whole chain, nothing configured (get-token call, debug host): p50 {:?}, all {times:?}",
+        times[2]
+    );
+}
