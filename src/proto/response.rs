@@ -67,6 +67,7 @@
 use super::error::{Error, ErrorKind};
 use super::expiry::{parse_expires_on, parse_seconds};
 use super::http::HttpResponse;
+use super::secret::{Secret, redact_text};
 use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
@@ -110,6 +111,7 @@ pub(super) fn parse_token(
     body: &[u8],
     received_at: UnixMillis,
     echo: Option<&Echo<'_>>,
+    secrets: &[Secret],
 ) -> Result<AccessToken, Error> {
     let invalid = |what: String| {
         Error::new(
@@ -151,7 +153,7 @@ pub(super) fn parse_token(
             _ => {
                 return Err(invalid(format!(
                     "token_type is {}, not Bearer",
-                    quote_value(kind)
+                    quote_value(kind, secrets)
                 )));
             }
         }
@@ -167,8 +169,10 @@ pub(super) fn parse_token(
         .ok_or_else(|| {
             invalid(format!(
                 "its expiry is unknown (expires_on={}, expires_in={})",
-                map.get("expires_on").map_or("absent".into(), quote_value),
-                map.get("expires_in").map_or("absent".into(), quote_value),
+                map.get("expires_on")
+                    .map_or("absent".into(), |v| quote_value(v, secrets)),
+                map.get("expires_in")
+                    .map_or("absent".into(), |v| quote_value(v, secrets)),
             ))
         })?;
     let lifetime = expires_on.saturating_sub(received_at.as_secs());
@@ -221,8 +225,10 @@ pub(super) struct ServiceError {
 }
 
 impl ServiceError {
-    /// Reads any of the known shapes; a non-JSON body becomes a quoted description.
-    pub(super) fn parse(body: &[u8]) -> ServiceError {
+    /// Reads any of the known shapes; a non-JSON body becomes a quoted description. Every
+    /// field is redacted of `secrets` after JSON decoding and before it is cut for quoting.
+    pub(super) fn parse(body: &[u8], secrets: &[Secret]) -> ServiceError {
+        let sanitize = |text: &str| sanitize(text, secrets);
         let map = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map,
             _ => {
@@ -279,9 +285,10 @@ pub(super) fn classify_failure(
     selector: &IdentitySelector,
     resource: &str,
     response: &HttpResponse,
+    secrets: &[Secret],
 ) -> Error {
     let status = response.status;
-    let service = ServiceError::parse(&response.body);
+    let service = ServiceError::parse(&response.body, secrets);
     let said = service.summary(status);
     let user_assigned = selector.kind() != SelectorKind::SystemAssigned;
     let who = describe_identity(selector);
@@ -364,8 +371,11 @@ fn describe_identity(selector: &IdentitySelector) -> String {
     }
 }
 
-/// Service text made safe to quote: control characters dropped, length capped.
-fn sanitize(text: &str) -> String {
+/// Service text made safe to quote: secrets redacted, control characters dropped, then the
+/// length capped (redacting after the cut would miss a secret the cut left a prefix of).
+fn sanitize(text: &str, secrets: &[Secret]) -> String {
+    let text = redact_text(text, secrets);
+    let text = text.as_str();
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -378,9 +388,9 @@ fn sanitize(text: &str) -> String {
 }
 
 /// A JSON scalar as text for messages (without pulling in the JSON serializer).
-fn quote_value(v: &Value) -> String {
+fn quote_value(v: &Value, secrets: &[Secret]) -> String {
     match v {
-        Value::String(s) => format!("\"{}\"", sanitize(s)),
+        Value::String(s) => format!("\"{}\"", sanitize(s, secrets)),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) => u.to_string(),
             (_, Some(i)) => i.to_string(),

@@ -49,6 +49,19 @@ pub(crate) fn scrub(mut body: Vec<u8>, secrets: &[Secret]) -> Vec<u8> {
     body
 }
 
+/// `text` with every secret replaced by `<redacted>`: for service text decoded from JSON, where
+/// an escaped echo (`\u0073…`) that [`scrub`] could not see becomes the secret again. Runs
+/// before any quoting cuts the text (a cut-off secret is no longer recognisable).
+pub(crate) fn redact_text(text: &str, secrets: &[Secret]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        if secret.0.len() >= MIN_REDACTED_LEN && out.contains(&secret.0) {
+            out = out.replace(&secret.0, "<redacted>");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +71,15 @@ mod tests {
         let secrets = [Secret("s3cr3t".into()), Secret("ab".into())];
         let out = scrub(b"x s3cr3t y s3cr3ts3cr3t ab".to_vec(), &secrets);
         assert_eq!(out, b"x <redacted> y <redacted><redacted> ab");
+    }
+
+    #[test]
+    fn redact_text_replaces_every_secret_and_skips_short_values() {
+        let secrets = [Secret("s3cr3t".into()), Secret("ab".into())];
+        assert_eq!(
+            redact_text("s3cr3t ab s3cr3t", &secrets),
+            "<redacted> ab <redacted>"
+        );
     }
 
     #[test]

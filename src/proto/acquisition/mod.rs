@@ -69,7 +69,7 @@ use timer::{Timer, Timers};
 const DEADLINE_SLACK_MS: u64 = 1_000;
 /// A fetch makes at most a few dozen requests (retries included) and polls a few times per
 /// request; past this many polls it is a bug, reported instead of spinning.
-const MAX_POLLS: u32 = 1_024;
+pub(super) const MAX_POLLS: u32 = 1_024;
 
 /// What the host must do next.
 #[derive(Debug)]
@@ -318,7 +318,13 @@ impl Acquisition {
             }
             _ if success => {
                 let echo = self.arc_echo();
-                let outcome = parse_token(self.key.source, &response.body, now, echo.as_ref());
+                let outcome = parse_token(
+                    self.key.source,
+                    &response.body,
+                    now,
+                    echo.as_ref(),
+                    &self.secrets,
+                );
                 self.finish(outcome);
             }
             _ => {
@@ -331,6 +337,7 @@ impl Acquisition {
                     &self.selector,
                     &self.key.resource,
                     &response,
+                    &self.secrets,
                 );
                 if self.policy.retries_status(response.status) {
                     let wait = retry_after_ms(&response, now);
