@@ -190,7 +190,7 @@ fn token_body(input: &mut Input<'_>, now: UnixMillis, selector: &IdentitySelecto
         "resource": "https://management.azure.com/",
     });
     let echo = input.byte();
-    if echo % 3 != 0 {
+    if !echo.is_multiple_of(3) {
         let value = if echo % 3 == 1 {
             selector.value()
         } else {
@@ -414,7 +414,7 @@ pub(crate) fn calls(data: &[u8]) -> Vec<Result<Source, ErrorKind>> {
         fixture.secrets.push(ARC_KEY);
     }
     let pick = input.byte();
-    let selector = if pick % 2 == 0 {
+    let selector = if pick.is_multiple_of(2) {
         IdentitySelector::SystemAssigned
     } else {
         selector(pick / 2)

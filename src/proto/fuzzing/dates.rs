@@ -14,7 +14,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 fn is_leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn month_days(y: u64, m: u64) -> u64 {
@@ -206,10 +206,8 @@ pub fn retry_after(data: &[u8]) {
         ..civil
     };
     let expected = if known < 12 && (1..=31).contains(&d) && y <= 9999 {
-        match lenient.epoch(0) {
-            Some(e) => Some(e + (d - lenient.day) * 86_400),
-            None => None,
-        }
+        // A day past the month's end rolls into the next month.
+        lenient.epoch(0).map(|e| e + (d - lenient.day) * 86_400)
     } else {
         None
     };

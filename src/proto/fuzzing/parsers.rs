@@ -99,9 +99,9 @@ pub fn www_authenticate(data: &[u8]) {
     let mut input = Input::new(data);
     let which = input.byte();
     let bytes = input.rest();
-    if which % 2 == 0 {
+    if which.is_multiple_of(2) {
         let header = String::from_utf8_lossy(bytes);
-        let header = (which % 4 == 0).then_some(header.as_ref());
+        let header = which.is_multiple_of(4).then_some(header.as_ref());
         match key_path(header) {
             Ok(path) => {
                 let name = path
