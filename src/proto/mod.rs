@@ -16,7 +16,7 @@ mod env;
 mod error;
 mod expiry;
 mod files;
-/// Fuzz targets (`fuzz/`, `just fuzz`) and the property test's entry points: not an API.
+// Fuzz targets (`fuzz/`, `just fuzz`) and the property test's entry points: not an API.
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,7 +1,7 @@
 //! Fuzz targets of the core, written once and run two ways: by libFuzzer (`fuzz/`, `just
 //! fuzz`, nightly) and by the stable property test in `cargo test -p azmi --lib`
 //! (`proto::tests::properties`), which feeds them the seed corpus, mutations of it and
-//! pseudo-random bytes from [`crate::splitmix64`].
+//! pseudo-random bytes from [`crate::proto::splitmix64`].
 //!
 //! Every target takes raw bytes, decodes its input with [`Input`] (a short input is padded with
 //! zeros, so every byte string is a valid input), runs the code under test and **panics when a
@@ -17,7 +17,6 @@
 //! | `acquisition` | whole calls (cache, refresh, retries, Arc, workload identity) on arbitrary answers | terminates within its step bound; never a token that was not in a 2xx body; never an expired token; no secret in an error |
 //!
 //! This module exists only under `cfg(test)` or the `fuzzing` feature and is not an API.
-#![allow(missing_docs)]
 
 mod acquisition;
 mod dates;
