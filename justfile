@@ -101,7 +101,7 @@ fuzz target="all" budget="60":
         *) limit="-max_total_time={{budget}}" ;;
     esac
     targets="{{target}}"
-    [ "$targets" = all ] && targets="response expiry retry_after www_authenticate detect acquisition"
+    [ "$targets" = all ] && targets="response expiry retry_after www_authenticate detect shared_entry acquisition"
     cd fuzz
     for t in $targets; do
         mkdir -p "work/$t"

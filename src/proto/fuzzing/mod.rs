@@ -14,6 +14,7 @@
 //! | `retry_after` | `Retry-After` (seconds, HTTP-date) and the `-ms` headers | never above the 60 s cap; IMF-fixdate round trip |
 //! | `www_authenticate` | the Arc challenge and key file | a key path is always `<ARC_KEY_DIR>/<name>.key`; an authorization is header-safe |
 //! | `detect` | detection, `check` and `start` on arbitrary environments | the precedence table, `check` agrees with `start`, the endpoint is where the request goes, no secret in an error |
+//! | `shared_entry` | entries and leases read from a shared store | a stored token is header-safe with ordered timings and round trips; only usable tokens are served; leases are bounded |
 //! | `acquisition` | whole calls (cache, refresh, retries, Arc, workload identity) on arbitrary answers | terminates within its step bound; never a token that was not in a 2xx body; never an expired token; no secret in an error |
 //!
 //! This module exists only under `cfg(test)` or the `fuzzing` feature and is not an API.
@@ -24,6 +25,7 @@ mod detect;
 mod oracle;
 mod parsers;
 mod seeds;
+mod shared;
 
 pub use acquisition::acquisition;
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use dates::{expiry, retry_after};
 pub use detect::detect;
 pub use parsers::{response, www_authenticate};
 pub use seeds::{DICTIONARY, seeds};
+pub use shared::shared_entry;
 
 /// Every source, for targets that pick one.
 const SOURCES: [crate::proto::Source; 8] = {
@@ -52,13 +55,14 @@ const SOURCES: [crate::proto::Source; 8] = {
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, by name.
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 7] = [
     ("response", response),
     ("expiry", expiry),
     ("retry_after", retry_after),
     ("www_authenticate", www_authenticate),
     ("detect", detect),
     ("acquisition", acquisition),
+    ("shared_entry", shared_entry),
 ];
 
 /// Reads structured values from fuzz bytes; past the end every read returns zeros (or

@@ -85,6 +85,14 @@ pub fn seeds(target: &str) -> &'static [&'static [u8]] {
             ];
             SEEDS
         }
+        "shared_entry" => {
+            const SEEDS: &[&[u8]] = &[
+                seed!("shared_entry/entry"),
+                seed!("shared_entry/entry-refresh-due"),
+                seed!("shared_entry/lease"),
+            ];
+            SEEDS
+        }
         _ => &[],
     }
 }

@@ -147,6 +147,11 @@ fn acquisition_state_machine_properties_hold() {
 }
 
 #[test]
+fn shared_store_entry_and_lease_properties_hold() {
+    run(TARGETS[6], CASES);
+}
+
+#[test]
 fn every_target_is_listed_under_its_name_with_seeds() {
     let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
     assert_eq!(
@@ -157,7 +162,8 @@ fn every_target_is_listed_under_its_name_with_seeds() {
             "retry_after",
             "www_authenticate",
             "detect",
-            "acquisition"
+            "acquisition",
+            "shared_entry"
         ]
     );
     assert!(dictionary().len() > 20, "the dictionary did not parse");
