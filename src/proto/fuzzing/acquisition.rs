@@ -323,16 +323,28 @@ fn drive(
     seen: &mut Seen,
 ) -> Outcome {
     let mut polls = 0;
+    let mut sent = 0;
+    // Every attempt is at most two requests (Arc's challenge and the authorized one), plus
+    // the IMDS probe once.
+    let attempts = fetch.source().spec().retry.max_retries + 1;
     loop {
         polls += 1;
         assert!(polls <= MAX_POLLS + 1, "the fetch ran past its step bound");
         match fetch.poll(*now) {
-            Poll::Done(outcome) => return outcome,
+            Poll::Done(outcome) => {
+                assert!(
+                    sent <= 2 * attempts + 1,
+                    "{sent} requests for {attempts} attempts"
+                );
+                assert!(fetch.retries() < attempts, "{} retries", fetch.retries());
+                return outcome;
+            }
             Poll::Wait(at) => {
                 assert!(at > *now, "a wait for the past: {at:?} at {now:?}");
                 *now = at;
             }
             Poll::Act(Action::Send(request)) => {
+                sent += 1;
                 assert!(
                     *now < deadline,
                     "a request sent at {now:?}, past the deadline {deadline:?}"
