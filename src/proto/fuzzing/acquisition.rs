@@ -291,11 +291,11 @@ fn reply(
 struct Seen {
     tokens: Vec<String>,
     fed: Vec<String>,
-    /// Secrets a service echoed before the core had them (an Arc key sent back before the
-    /// key file was read): the core cannot know to scrub them, so they are not checked.
+    /// File secrets (the Arc key, the federated token) a service echoed before this fetch
+    /// was handed them: the core cannot know to scrub them, so they are not checked.
     unknown: Vec<&'static str>,
-    /// The Arc key was read in this fetch.
-    key_read: bool,
+    /// File secrets the host handed the fetch in flight.
+    handed: Vec<&'static str>,
 }
 
 /// A token a caller gets at `now`: one a 2xx body carried, still usable.
@@ -362,12 +362,14 @@ fn drive(
                 *now = now.plus_millis(delay);
                 match answer {
                     Ok(answer) => {
-                        let echo = String::from_utf8_lossy(&answer.body).contains(ARC_KEY)
-                            || json_strings(&answer.body)
-                                .iter()
-                                .any(|s| s.contains(ARC_KEY));
-                        if echo && !seen.key_read {
-                            seen.unknown.push(ARC_KEY);
+                        for secret in [ARC_KEY, ASSERTION] {
+                            let echo = String::from_utf8_lossy(&answer.body).contains(secret)
+                                || json_strings(&answer.body)
+                                    .iter()
+                                    .any(|s| s.contains(secret));
+                            if echo && !seen.handed.contains(&secret) {
+                                seen.unknown.push(secret);
+                            }
                         }
                         if (200..300).contains(&answer.status) {
                             seen.tokens.extend(access_token_of(&answer.body));
@@ -390,9 +392,11 @@ fn drive(
                 } else {
                     ASSERTION
                 };
-                seen.key_read |= read.path == KEY_PATH;
                 let result = match input.byte() % 6 {
-                    0..=2 => Ok(known.as_bytes().to_vec()),
+                    0..=2 => {
+                        seen.handed.push(known);
+                        Ok(known.as_bytes().to_vec())
+                    }
                     3 => Ok(input.chunk().to_vec()),
                     4 => Ok(vec![b'k'; read.max_len + 1]),
                     _ => Err(FileError::new(FileErrorKind::NotFound, "no such file")),
@@ -472,7 +476,7 @@ pub(crate) fn calls(data: &[u8]) -> Vec<Result<Source, ErrorKind>> {
             Ok(Start::Fetch(mut fetch)) => {
                 let deadline = now.plus_millis(request.call_timeout_ms());
                 let deadline = usable.map_or(deadline, |u| deadline.min(UnixMillis::from_secs(u)));
-                seen.key_read = false;
+                seen.handed.clear();
                 let outcome = drive(
                     &mut fetch, &mut now, deadline, &mut input, &selector, &fixture, &mut seen,
                 );

@@ -126,6 +126,16 @@ pub fn detect(data: &[u8]) {
         .collect();
     fed.push(scope.into());
     fed.push(selector.value().into());
+    // A secret the caller also put (in part) in another variable or the selector may show
+    // there, even re-encoded (`%29` + `xKp…` reads as `9xKp…`): only an environment whose
+    // other inputs share no 4 characters with the secret is checked.
+    let near = |secret: &str, text: &str| {
+        (0..=secret.len().saturating_sub(4)).any(|i| text.contains(&secret[i..i + 4]))
+    };
+    let secrets: Vec<&str> = secrets
+        .into_iter()
+        .filter(|s| !fed.iter().any(|f| near(s, f)))
+        .collect();
 
     let detected = detect_source(&env, facts, kind);
     match &detected {

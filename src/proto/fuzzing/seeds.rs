@@ -62,6 +62,8 @@ pub fn seeds(target: &str) -> &'static [&'static [u8]] {
                 seed!("detect/arc-by-agent"),
                 seed!("detect/azure-ml"),
                 seed!("detect/pod-identity"),
+                seed!("detect/secret-in-the-client-id"),
+                seed!("detect/secret-piece-in-the-client-id"),
                 seed!("detect/service-fabric"),
                 seed!("detect/workload"),
             ];
@@ -72,6 +74,7 @@ pub fn seeds(target: &str) -> &'static [&'static [u8]] {
                 seed!("acquisition/app-service"),
                 seed!("acquisition/app-service-2017"),
                 seed!("acquisition/arc"),
+                seed!("acquisition/assertion-echoed-before-it-was-read"),
                 seed!("acquisition/azure-ml"),
                 seed!("acquisition/cloud-shell"),
                 seed!("acquisition/escaped-secret-across-quote-limit"),
