@@ -77,10 +77,10 @@ component:
 
 # (cargo-fuzz needs nightly for its -Z flags: the recipe installs it with rustup when missing;
 # where rustup cannot fetch it (no dist server), it runs on the pinned stable toolchain with
-# RUSTC_BOOTSTRAP=1, which lets stable take the same -Z flags. `--sanitizer none`: the core
-# forbids unsafe code, so AddressSanitizer finds nothing in it that safe Rust does not already
-# catch, costs about 3x the executions, and needs a runtime stable does not ship; `-a` keeps
-# debug assertions and overflow checks on. One worker, nice'd: the machine is shared.
+# RUSTC_BOOTSTRAP=1, which lets stable take the same -Z flags (checked: it builds and runs).
+# `--sanitizer none`: the core forbids unsafe code, so AddressSanitizer finds nothing in it that
+# safe Rust does not already catch, and it slows every execution; `-a` keeps debug assertions
+# and overflow checks on. One worker, nice'd: the machine is shared.
 # New inputs grow in fuzz/work/<target>, findings land in fuzz/artifacts/<target>.)
 # Fuzz the core: `just fuzz` (every target, 60 s each), `just fuzz acquisition 600`, `just fuzz response 10000000runs`.
 fuzz target="all" budget="60":
