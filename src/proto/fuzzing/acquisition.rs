@@ -366,6 +366,7 @@ fn drive(
                             let echo = String::from_utf8_lossy(&answer.body).contains(secret)
                                 || json_strings(&answer.body)
                                     .iter()
+                                    .chain(answer.headers.iter().map(|(_, v)| v))
                                     .any(|s| s.contains(secret));
                             if echo && !seen.handed.contains(&secret) {
                                 seen.unknown.push(secret);

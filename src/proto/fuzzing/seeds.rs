@@ -74,6 +74,7 @@ pub fn seeds(target: &str) -> &'static [&'static [u8]] {
                 seed!("acquisition/app-service"),
                 seed!("acquisition/app-service-2017"),
                 seed!("acquisition/arc"),
+                seed!("acquisition/arc-key-in-a-challenge-header"),
                 seed!("acquisition/assertion-echoed-before-it-was-read"),
                 seed!("acquisition/azure-ml"),
                 seed!("acquisition/cloud-shell"),
