@@ -1,9 +1,9 @@
 //! The `detect` target: source detection, `check` and `start` on arbitrary environments.
 
 use super::Input;
-use super::acquisition::SECRET;
 use super::oracle::{assert_no_leak, check_error};
 use super::parsers::{NOW, selector};
+use super::world::SECRET;
 use crate::proto::detect::detect as detect_source;
 use crate::proto::{
     Action, EnvSnapshot, ErrorKind, HostFacts, ManagedIdentity, Poll, SelectorKind, Source, Start,

@@ -26,6 +26,7 @@ mod oracle;
 mod parsers;
 mod seeds;
 mod shared;
+mod world;
 
 pub use acquisition::acquisition;
 #[cfg(test)]
