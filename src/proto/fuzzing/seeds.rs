@@ -82,6 +82,7 @@ pub fn seeds(target: &str) -> &'static [&'static [u8]] {
                 seed!("acquisition/escaped-secret-echo"),
                 seed!("acquisition/imds"),
                 seed!("acquisition/imds-410-then-token"),
+                seed!("acquisition/overlapping-secrets-scrubbed-in-turn"),
                 seed!("acquisition/pod-identity"),
                 seed!("acquisition/service-fabric"),
                 seed!("acquisition/two-calls-refresh"),
