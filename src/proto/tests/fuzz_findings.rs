@@ -1,5 +1,10 @@
 //! Defects the fuzz targets found (`crate::proto::fuzzing`), each pinned by a named test that
 //! failed before its fix; the input that found it is in `fuzz/corpus/<target>/`.
+//!
+//! | finding | target | tests |
+//! |---|---|---|
+//! | a JSON-escaped secret cut by the 300-character quoting limit left a prefix in the message | `acquisition` | the two below |
+//! | secrets scrubbed one after another: one that is a piece of another cut its echo, leaving most of it | `acquisition` | `scrub_redacts_a_secret_that_contains_another_secret_whole`, `scrub_redacts_overlapping_secrets_as_one_span` (in `secret.rs`: the harness cannot change a file between two reads of one fetch) |
 
 use super::harness::{SECRET, Scenario, respond};
 
