@@ -7,7 +7,7 @@ use crate::proto::{
     CLOCK_SKEW_MS, LEASE_MS, Shared, decode_entry, encode_entry, lease_until, read_entry,
 };
 
-/// Bytes: how far the clock is past [`NOW`] (u32 seconds), then the stored value.
+/// Bytes: how far the clock is past 2025-06-15T15:06:40Z (u32 seconds), then the stored value.
 ///
 /// A decoded entry is a token a header can carry with its timings in order, and it round
 /// trips through [`encode_entry`]; [`read_entry`] serves only a usable token, as `Fresh` only
