@@ -81,6 +81,41 @@ component:
     @echo "component (shared cache): {{shared_wasm}} $(wc -c < {{shared_wasm}}) bytes"
     @echo "component (with client certificates): target/component-certificate/wasm32-wasip2/component/azmi.wasm $(wc -c < target/component-certificate/wasm32-wasip2/component/azmi.wasm) bytes"
 
+# (cargo-fuzz needs nightly for its -Z flags: the recipe installs it with rustup when missing;
+# where rustup cannot fetch it (no dist server), it runs on the pinned stable toolchain with
+# RUSTC_BOOTSTRAP=1, which lets stable take the same -Z flags (checked: it builds and runs).
+# `--sanitizer none`: the core forbids unsafe code, so AddressSanitizer finds nothing in it that
+# safe Rust does not already catch, and it slows every execution; `-a` keeps debug assertions
+# and overflow checks on. One worker, nice'd: the machine is shared.
+# New inputs grow in fuzz/work/<target>, findings land in fuzz/artifacts/<target>.)
+# Fuzz the core: `just fuzz` (every target, 60 s each), `just fuzz acquisition 600`, `just fuzz response 10000000runs`.
+fuzz target="all" budget="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+    toolchain=()
+    if rustup toolchain list | grep -q '^nightly' \
+        || rustup toolchain install nightly --profile minimal; then
+        toolchain=(+nightly)
+    else
+        echo "fuzz: no nightly toolchain; using the pinned stable one with RUSTC_BOOTSTRAP=1" >&2
+        export RUSTC_BOOTSTRAP=1
+    fi
+    case "{{budget}}" in
+        *runs) limit="-runs=$(basename "{{budget}}" runs)" ;;
+        *) limit="-max_total_time={{budget}}" ;;
+    esac
+    targets="{{target}}"
+    [ "$targets" = all ] && targets="response expiry retry_after www_authenticate detect shared_entry acquisition"
+    cd fuzz
+    for t in $targets; do
+        mkdir -p "work/$t"
+        echo "fuzz: $t ($limit)" >&2
+        nice -n 10 cargo "${toolchain[@]}" fuzz run --sanitizer none -a -O "$t" "work/$t" "corpus/$t" -- \
+            -dict=azmi.dict -max_len=4096 "$limit" -print_final_stats=1
+    done
+
 # Host tests: the real component in wasmtime against the Rust emulator, and the azmi CLI.
 host:
     cargo test -p azmi-host-test

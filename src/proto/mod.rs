@@ -20,6 +20,10 @@ mod environment;
 mod error;
 mod expiry;
 mod files;
+// Fuzz targets (`fuzz/`, `just fuzz`) and the property test's entry points: not an API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod request;
 mod response;

@@ -68,7 +68,7 @@ use super::environment;
 use super::error::{Error, ErrorKind};
 use super::expiry::{parse_expires_on, parse_seconds};
 use super::http::HttpResponse;
-use super::secret::{MIN_REDACTED_LEN, Secret};
+use super::secret::{Secret, redact_text};
 use super::selector::{IdentitySelector, SelectorKind};
 use super::source::Source;
 use super::time::UnixMillis;
@@ -114,7 +114,6 @@ pub(super) fn parse_token(
     echo: Option<&Echo<'_>>,
     secrets: &[Secret],
 ) -> Result<AccessToken, Error> {
-    let quote_value = |v: &Value| quote_value(v, secrets);
     let invalid = |what: String| {
         Error::new(
             ErrorKind::InvalidResponse,
@@ -155,7 +154,7 @@ pub(super) fn parse_token(
             _ => {
                 return Err(invalid(format!(
                     "token_type is {}, not Bearer",
-                    quote_value(kind)
+                    quote_value(kind, secrets)
                 )));
             }
         }
@@ -171,8 +170,10 @@ pub(super) fn parse_token(
         .ok_or_else(|| {
             invalid(format!(
                 "its expiry is unknown (expires_on={}, expires_in={})",
-                map.get("expires_on").map_or("absent".into(), quote_value),
-                map.get("expires_in").map_or("absent".into(), quote_value),
+                map.get("expires_on")
+                    .map_or("absent".into(), |v| quote_value(v, secrets)),
+                map.get("expires_in")
+                    .map_or("absent".into(), |v| quote_value(v, secrets)),
             ))
         })?;
     let lifetime = expires_on.saturating_sub(received_at.as_secs());
@@ -225,8 +226,8 @@ pub(super) struct ServiceError {
 }
 
 impl ServiceError {
-    /// Reads any of the known shapes; a non-JSON body becomes a quoted description.
-    /// Every decoded string is redacted of `secrets` before it is cut to length.
+    /// Reads any of the known shapes; a non-JSON body becomes a quoted description. Every
+    /// field is redacted of `secrets` after JSON decoding and before it is cut for quoting.
     pub(super) fn parse(body: &[u8], secrets: &[Secret]) -> ServiceError {
         let sanitize = |text: &str| sanitize(text, secrets);
         let map = match serde_json::from_slice::<Value>(body) {
@@ -385,11 +386,11 @@ fn describe_identity(selector: &IdentitySelector) -> String {
     }
 }
 
-/// Service text made safe to quote: every secret redacted first (a secret cut in half by the
-/// length cap could no longer be found), then control characters dropped and length capped.
+/// Service text made safe to quote: secrets redacted, control characters dropped, then the
+/// length capped (redacting after the cut would miss a secret the cut left a prefix of).
 fn sanitize(text: &str, secrets: &[Secret]) -> String {
-    let redacted = redact_secrets(text, secrets);
-    let text = redacted.as_str();
+    let text = redact_text(text, secrets);
+    let text = text.as_str();
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -399,17 +400,6 @@ fn sanitize(text: &str, secrets: &[Secret]) -> String {
         out.push('…');
     }
     out
-}
-
-/// `text` with every secret (at least [`MIN_REDACTED_LEN`] long) replaced by `<redacted>`.
-fn redact_secrets(text: &str, secrets: &[Secret]) -> String {
-    let mut text = text.to_string();
-    for secret in secrets {
-        if secret.0.len() >= MIN_REDACTED_LEN && text.contains(&secret.0) {
-            text = text.replace(&secret.0, "<redacted>");
-        }
-    }
-    text
 }
 
 /// A JSON scalar as text for messages (without pulling in the JSON serializer).

@@ -71,7 +71,7 @@ use timer::{Timer, Timers};
 const DEADLINE_SLACK_MS: u64 = 1_000;
 /// A fetch makes at most a few dozen requests (retries included) and polls a few times per
 /// request; past this many polls it is a bug, reported instead of spinning.
-const MAX_POLLS: u32 = 1_024;
+pub(super) const MAX_POLLS: u32 = 1_024;
 
 /// What the host must do next.
 #[derive(Debug)]

@@ -1,0 +1,4 @@
+//! libFuzzer entry for `azmi::proto::fuzzing::retry_after` (input layout and properties there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| azmi::proto::fuzzing::retry_after(data));
