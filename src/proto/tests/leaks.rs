@@ -17,6 +17,8 @@ struct Source {
     scenario: fn() -> Scenario,
     before: fn() -> Vec<Scripted>,
     secrets: &'static [&'static str],
+    /// Reached through the default chain (`default-credential`), not `credential`.
+    chain: bool,
 }
 
 fn nothing() -> Vec<Scripted> {
@@ -27,56 +29,90 @@ fn challenge() -> Vec<Scripted> {
     vec![arc_challenge()]
 }
 
-const SOURCES: [Source; 8] = [
+const SOURCES: [Source; 9] = [
     Source {
         name: "imds",
         scenario: Scenario::imds,
         before: nothing,
         secrets: &[],
+        chain: false,
     },
     Source {
         name: "app_service",
         scenario: Scenario::app_service,
         before: nothing,
         secrets: &[SECRET],
+        chain: false,
     },
     Source {
         name: "app_service_2017",
         scenario: Scenario::app_service_2017,
         before: nothing,
         secrets: &[SECRET],
+        chain: false,
     },
     Source {
         name: "azure_ml",
         scenario: Scenario::azure_ml,
         before: nothing,
         secrets: &[SECRET],
+        chain: false,
     },
     Source {
         name: "cloud_shell",
         scenario: Scenario::cloud_shell,
         before: nothing,
         secrets: &[],
+        chain: false,
     },
     Source {
         name: "arc",
         scenario: Scenario::arc,
         before: challenge,
         secrets: &[ARC_KEY],
+        chain: false,
     },
     Source {
         name: "service_fabric",
         scenario: Scenario::service_fabric,
         before: nothing,
         secrets: &[SECRET],
+        chain: false,
     },
     Source {
         name: "workload_identity",
         scenario: Scenario::workload_identity,
         before: nothing,
         secrets: &[ASSERTION],
+        chain: false,
+    },
+    Source {
+        name: "client_secret",
+        scenario: service_principal,
+        before: nothing,
+        secrets: &[CLIENT_SECRET],
+        chain: true,
     },
 ];
+
+/// The default chain's environment credential with [`CLIENT_SECRET`].
+const CLIENT_SECRET: &str = "Xy7~client-secret.value_42";
+
+fn service_principal() -> Scenario {
+    Scenario::new()
+        .env("AZURE_TENANT_ID", super::harness::TENANT)
+        .env("AZURE_CLIENT_ID", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
+        .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
+}
+
+/// One call the way `source` is reached.
+fn run(source: &Source, s: &mut Scenario) -> Run {
+    if source.chain {
+        s.run_default(&mut crate::proto::DefaultChain::new())
+    } else {
+        s.run()
+    }
+}
 
 /// `text` with every character written as a JSON `\u` escape (survives a raw-byte scrub).
 fn json_escaped(text: &str) -> String {
@@ -206,7 +242,7 @@ fn no_secret_reaches_any_output_of_any_source() {
                 }
                 // One answer; a retried status gets the same answer until the retries end.
                 s = s.fallback(answer);
-                let run = s.run();
+                let run = run(source, &mut s);
                 for output in outputs(&run) {
                     assert!(
                         !leaks(&output, secret),
@@ -229,7 +265,7 @@ fn a_successful_token_never_shows_in_debug_or_requests() {
             s.push(reply);
         }
         s.push(json(200, j!({"access_token": TOKEN, "expires_in": 3600})));
-        let run = s.run();
+        let run = run(source, &mut s);
         assert_eq!(run.token().secret(), TOKEN, "{}", source.name);
         for output in outputs(&run) {
             for secret in source.secrets.iter().chain([&TOKEN]) {
