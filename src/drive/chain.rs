@@ -1,5 +1,5 @@
 //! The default chain over the one loop: each link is one ordinary call with the link's
-//! settings ([`crate::proto::chain`] has the rules); the chain only decides what to try next.
+//! settings ([`DefaultChain`] has the rules); the chain only decides what to try next.
 
 use super::Io;
 use crate::proto::{

@@ -27,7 +27,7 @@ pub struct TokenRequest<'a> {
     /// Probe IMDS first, once per credential until it answers (credential chains).
     pub probe: bool,
     /// Which credential of the default chain serves the call ([`Link::ManagedIdentity`]
-    /// unless a chain drives it: [`crate::proto::chain`]).
+    /// unless a chain drives it: [`crate::proto::DefaultChain`]).
     pub credential: Link,
 }
 
