@@ -5,8 +5,8 @@
 //!
 //! * **`"managed-identity"`** (the default): managed identity alone, as before the chain
 //!   existed: the configured identity, no IMDS probe.
-//! * **`"default"`**: the default chain ([`crate::proto::chain`]), decided at start instead of
-//!   per call. The filter takes the links `AZURE_TOKEN_CREDENTIALS` selects
+//! * **`"default"`**: the default chain (`src/proto/chain.rs`, [`DefaultChain`]), decided at
+//!   start instead of per call. The filter takes the links `AZURE_TOKEN_CREDENTIALS` selects
 //!   ([`DefaultChain::links`]) in order and keeps the first one the core accepts for this
 //!   environment ([`ManagedIdentity::check_link`]: configured, valid, servable without files).
 //!   A link that is unavailable here is skipped and the startup log says why; any other

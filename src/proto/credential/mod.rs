@@ -233,7 +233,7 @@ impl ManagedIdentity {
         Self::check_link(env, facts, scope, selector, Link::ManagedIdentity)
     }
 
-    /// [`ManagedIdentity::check`] for one link of the default chain ([`crate::proto::chain`]):
+    /// [`ManagedIdentity::check`] for one link of the default chain ([`crate::proto::Link`]):
     /// whether `link` can serve the call in `env` at all (unavailable when it is not
     /// configured there), without sending anything. Hosts that pick one link up front use it
     /// (the Envoy filter's `"credential": "default"`).
