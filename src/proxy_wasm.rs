@@ -41,8 +41,11 @@
 //!   sharing off (each worker then fetches its own token). Shared data is private to the
 //!   Envoy process, and only wasm modules with the same `vm_id` can read the entry (the
 //!   token); give the filter a `vm_id` of its own.
-//! * proxy-wasm has no file access: Azure Arc and workload identity are refused with a clear
-//!   error, logged when the filter starts and returned to every request.
+//! * `"credential": "default"` makes the filter choose its credential from the default chain
+//!   when it starts ([`link`]): a client secret in `AZURE_*`, else managed identity.
+//! * proxy-wasm has no file access: Azure Arc and workload identity (and, in the chain, a
+//!   client certificate) are refused with a clear error, logged when the filter starts and
+//!   returned to every request.
 //! * proxy-wasm has no random source: the request id is derived from the time and a counter
 //!   ([`token_root::seed`]); it only labels requests.
 //!
@@ -64,6 +67,7 @@
 pub mod call;
 pub mod config;
 pub mod glue;
+pub mod link;
 pub mod store;
 pub mod token_root;
 pub mod verdict;
@@ -78,7 +82,7 @@ mod root;
 #[cfg(feature = "proxy-wasm")]
 mod stream;
 
-pub use config::{DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig};
+pub use config::{CredentialConfig, DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig};
 pub use token_root::{LocalReply, TokenRoot, Verdict};
 
 /// Registers the filter's root context with the proxy-wasm SDK; call it from the module's

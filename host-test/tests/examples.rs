@@ -278,13 +278,48 @@ async fn spin_app_reports_a_token_failure_as_json_without_calling_the_vault() {
     let (status, body, _) = get(&format!("{}/secrets/db-password", served.url)).await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     // No system-assigned identity: IMDS's 400 "Identity not found" for a system-assigned
-    // call means no managed identity here (credential unavailable, so a chain moves on; see
-    // src/proto/response.rs), which the app answers with 503.
+    // call means no managed identity here (credential unavailable; see
+    // src/proto/response.rs), the last link of the app's default chain: the chain's one
+    // unavailable error lists each credential and why, and the app answers 503.
     assert_eq!(status, 503, "{body}");
     assert_eq!(json["error"], "credential_unavailable", "{body}");
-    assert_eq!(json["status"], 400, "{body}");
+    let message = json["message"].as_str().unwrap();
+    for link in [
+        "EnvironmentCredential: ",
+        "WorkloadIdentityCredential: ",
+        "ManagedIdentityCredential: ",
+    ] {
+        assert!(message.contains(link), "{body}");
+    }
     assert!(!body.contains("emu."), "no token in the answer: {body}");
     assert!(secret_requests(&emulator).is_empty());
+}
+
+/// The app calls azmi's `default-credential`: its managed identity takes `AZURE_CLIENT_ID` as
+/// the user-assigned identity (the chain's rule; `credential` would use the system-assigned
+/// one), and the vault gets that identity's token.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the composed Spin app: run `just examples`"]
+async fn spin_app_gets_its_token_from_the_default_chain() {
+    const USER_ASSIGNED: &str = "22222222-2222-2222-2222-222222222222";
+    let (emulator, imds, vault) = imds_and_vault(Config::default()).await;
+    let vault_env = format!("VAULT_URL={vault}");
+    let served = serve(
+        &[
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds),
+            ("AZURE_CLIENT_ID", USER_ASSIGNED),
+        ],
+        &["--env", &vault_env, "--allow-outbound", &vault],
+    );
+    let (status, body, _) = get(&format!("{}/secrets/db-password", served.url)).await;
+    assert_eq!(status, 200, "{body}");
+    let secrets = secret_requests(&emulator);
+    let token = secrets[0]
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .expect("a bearer token");
+    let issued = emulator.issued(token).expect("minted by the emulator");
+    assert_eq!(issued.client_id, USER_ASSIGNED);
 }
 
 /// A throwaway `redis-server` on 127.0.0.1 (no persistence); killed on drop.

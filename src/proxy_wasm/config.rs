@@ -20,6 +20,19 @@ pub enum FailMode {
     Allow,
 }
 
+/// Which credential the filter uses (`"credential"`; [`crate::proxy_wasm::link`] has the
+/// rules).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialConfig {
+    /// Managed identity alone (the default).
+    #[default]
+    ManagedIdentity,
+    /// The default chain, decided at start: a client secret in `AZURE_*`, else managed
+    /// identity (workload identity and certificates need files, which Envoy cannot give).
+    Default,
+}
+
 /// A user-assigned identity, written `{"client_id": "…"}`, `{"object_id": "…"}` or
 /// `{"resource_id": "…"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -46,8 +59,11 @@ pub struct FilterConfig {
     /// The request header that gets `Bearer <token>`; an existing value is replaced.
     #[serde(default = "default_header")]
     pub header: String,
-    /// The Envoy cluster that reaches the managed-identity endpoint the environment names
-    /// (e.g. `169.254.169.254:80` for IMDS).
+    /// `"managed-identity"` (the default) or `"default"` (the default chain).
+    #[serde(default)]
+    pub credential: CredentialConfig,
+    /// The Envoy cluster that reaches the endpoint of the chosen credential (e.g.
+    /// `169.254.169.254:80` for IMDS; Entra's authority over TLS for a client secret).
     pub cluster: String,
     /// What to do when no token can be had.
     #[serde(default)]
@@ -134,6 +150,7 @@ mod tests {
         assert_eq!(config.selector(), IdentitySelector::SystemAssigned);
         assert_eq!(config.timeout_ms, None);
         assert!(config.shared_cache, "workers share the token by default");
+        assert_eq!(config.credential, CredentialConfig::ManagedIdentity);
     }
 
     #[test]
@@ -141,7 +158,7 @@ mod tests {
         let config = FilterConfig::parse(
             br#"{"scope": "https://storage.azure.com/.default", "identity": {"client_id": "c1"},
                  "header": "x-ms-token", "cluster": "mi", "fail_mode": "allow", "timeout_ms": 5000,
-                 "shared_cache": false}"#,
+                 "shared_cache": false, "credential": "default"}"#,
         )
         .unwrap();
         assert_eq!(config.selector(), IdentitySelector::ClientId("c1".into()));
@@ -149,6 +166,7 @@ mod tests {
         assert_eq!(config.fail_mode, FailMode::Allow);
         assert_eq!(config.timeout_ms, Some(5000));
         assert!(!config.shared_cache);
+        assert_eq!(config.credential, CredentialConfig::Default);
         let by_resource = FilterConfig::parse(
             br#"{"scope": "s", "cluster": "c", "identity": {"resource_id": "/subscriptions/x"}}"#,
         )
@@ -175,6 +193,7 @@ mod tests {
             ),
             (br#"{"scope": "s", "cluster": "c", "scopes": []}"#, "unknown field"),
             (br#"{"scope": "s", "cluster": "c", "timeout_ms": 0}"#, "timeout_ms"),
+            (br#"{"scope": "s", "cluster": "c", "credential": "environment"}"#, "unknown variant"),
         ] {
             let error = FilterConfig::parse(json).unwrap_err();
             assert!(

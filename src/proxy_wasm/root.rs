@@ -96,21 +96,8 @@ impl RootContext for AuthRoot {
             tick: Cell::new(None),
             last_now: Cell::new(now),
         };
-        {
-            let root = shared.root.borrow();
-            let config = root.config();
-            let (level, line) = match root.refusal() {
-                Some(line) => (Level::Error, line),
-                None => (
-                    Level::Info,
-                    format!(
-                        "filter ready: scope {}, header {}, cluster {}",
-                        config.scope, config.header, config.cluster
-                    ),
-                ),
-            };
-            glue::log(&mut Envoy, level, &line);
-        }
+        let (level, line) = shared.root.borrow().startup_log();
+        glue::log(&mut Envoy, level, &line);
         self.shared = Some(Rc::new(shared));
         true
     }

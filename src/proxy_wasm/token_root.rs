@@ -11,6 +11,7 @@ mod report;
 mod shared;
 
 use super::config::FilterConfig;
+use super::link::{self, LinkChoice};
 use crate::drive::SharedStore;
 use crate::proto::{
     Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
@@ -43,7 +44,10 @@ struct Fetch {
 #[derive(Debug)]
 pub struct TokenRoot {
     config: FilterConfig,
+    /// The identity of every request and cache lookup (the chosen link's).
     selector: IdentitySelector,
+    /// The credential every fetch uses ([`link`]).
+    choice: LinkChoice,
     env: EnvSnapshot,
     identity: ManagedIdentity,
     fetch: Option<Fetch>,
@@ -73,11 +77,25 @@ impl TokenRoot {
     /// that cannot work at all (Azure Arc and workload identity need files; a selector the
     /// source refuses) is found here, without sending anything, and every request gets it.
     pub fn new(config: FilterConfig, env: EnvSnapshot, now: UnixMillis) -> Self {
-        let selector = config.selector();
-        let refused = ManagedIdentity::check(&env, host_facts(), &config.scope, &selector).err();
+        let configured = config.selector();
+        let (choice, refused) = match link::choose(
+            config.credential,
+            &env,
+            host_facts(),
+            &config.scope,
+            &configured,
+        ) {
+            Ok(choice) => (choice, None),
+            Err(error) => (LinkChoice::refused(configured), Some(error)),
+        };
+        let selector = choice.selector.clone();
         let slot = (config.shared_cache && refused.is_none())
             .then(|| {
-                let request = TokenRequest::new(&config.scope, &selector);
+                let request = TokenRequest {
+                    credential: choice.link,
+                    probe: choice.probe,
+                    ..TokenRequest::new(&config.scope, &selector)
+                };
                 ManagedIdentity::share(&env, host_facts(), &request).ok()
             })
             .flatten();
@@ -85,6 +103,7 @@ impl TokenRoot {
         Self {
             config,
             selector,
+            choice,
             env,
             identity: ManagedIdentity::new().with_failure_hold(FAILURE_HOLD_MS),
             fetch: None,
@@ -103,6 +122,11 @@ impl TokenRoot {
     /// The configuration.
     pub fn config(&self) -> &FilterConfig {
         &self.config
+    }
+
+    /// The credential the filter chose when it started.
+    pub fn choice(&self) -> &LinkChoice {
+        &self.choice
     }
 
     /// Why no request can get a token in this environment, if so (log it at start).

@@ -1,7 +1,8 @@
-//! A Spin HTTP component that reads a Key Vault secret with the machine's managed identity.
+//! A Spin HTTP component that reads a Key Vault secret with a token from the default chain:
+//! a service principal's client secret on a laptop or in CI, the managed identity in Azure.
 //!
-//! `GET /secrets/<name>` asks azmi (imported as `azmi:identity/credential`, composed in by
-//! Spin's component dependencies or by `wac plug`) for a token for
+//! `GET /secrets/<name>` asks azmi (imported as `azmi:identity/default-credential`, composed in
+//! by Spin's component dependencies or by `wac plug`) for a token for
 //! `https://vault.azure.net/.default`, calls `GET {VAULT_URL}/secrets/<name>` with
 //! `Authorization: Bearer …` and answers with the secret's value as text. Failures are JSON
 //! `{"error": …, "message": …}`; the token never appears in a response or a log.
@@ -17,7 +18,7 @@ mod bindings {
             package azmi-examples:spin-app;
 
             world spin-app {
-                import azmi:identity/credential@0.2.0;
+                import azmi:identity/default-credential@0.2.0;
                 export wasi:http/incoming-handler@0.2.12;
             }
         ",
@@ -30,7 +31,7 @@ mod bindings {
             "wasi:io/streams@0.2.12": wasi::io::streams,
             "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
             "azmi:identity/types@0.2.0": generate,
-            "azmi:identity/credential@0.2.0": generate,
+            "azmi:identity/default-credential@0.2.0": generate,
         },
     });
 
@@ -38,8 +39,8 @@ mod bindings {
     export!(App);
 }
 
-use bindings::azmi::identity::credential::get_token;
-use bindings::azmi::identity::types::{Error as TokenError, IdentitySelector};
+use bindings::azmi::identity::default_credential::get_token;
+use bindings::azmi::identity::types::{Error as TokenError, Source};
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use reply::Reply;
 use serde_json::json;
@@ -76,9 +77,11 @@ fn respond(request: &IncomingRequest) -> Reply {
         Ok(vault) => vault,
         Err(message) => return Reply::error(500, "configuration", &message),
     };
-    // Spin makes a new instance per request, so azmi's cache starts empty here: one token
-    // request to the managed-identity endpoint per HTTP request.
-    let token = match get_token(VAULT_SCOPE, &IdentitySelector::SystemAssigned) {
+    // The chain: AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (a service principal),
+    // else workload identity, else managed identity (AZURE_CLIENT_ID naming a user-assigned
+    // one). Spin makes a new instance per request; the shared-cache build keeps the token in
+    // the key-value store, so one token request serves every HTTP request.
+    let token = match get_token(VAULT_SCOPE) {
         Ok(token) => token,
         Err(error) => return token_error(&error),
     };
@@ -88,8 +91,9 @@ fn respond(request: &IncomingRequest) -> Reply {
     }
 }
 
-/// 503 when there is no usable identity here, 502 when the identity endpoint refused,
-/// 500 for a bad argument (a bug in this app).
+/// 503 when no credential of the chain is usable here (the message says why for each), 502
+/// when the credential that answered refused (the Entra or identity endpoint's error), 500 for
+/// a bad argument (a bug in this app).
 fn token_error(error: &TokenError) -> Reply {
     let (status, class, info) = match error {
         TokenError::CredentialUnavailable(info) => (503, "credential_unavailable", info),
@@ -103,9 +107,26 @@ fn token_error(error: &TokenError) -> Reply {
         &json!({
             "error": class,
             "message": info.message,
+            "source": info.source.map(source_name),
             "status": info.status,
             "code": info.code,
             "correlation_id": info.correlation_id,
         }),
     )
+}
+
+/// The source's name as azmi's CLI prints it.
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Imds => "imds",
+        Source::AppService => "app_service",
+        Source::AppService2017 => "app_service_2017",
+        Source::AzureMl => "azure_ml",
+        Source::CloudShell => "cloud_shell",
+        Source::AzureArc => "azure_arc",
+        Source::ServiceFabric => "service_fabric",
+        Source::WorkloadIdentity => "workload_identity",
+        Source::ClientSecret => "client_secret",
+        Source::ClientCertificate => "client_certificate",
+    }
 }

@@ -17,4 +17,6 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-pub use self::azmi::identity::types::{AccessToken, Error, ErrorInfo, IdentitySelector, Source};
+pub use self::azmi::identity::types::{
+    AccessToken, Error, ErrorInfo, IdentitySelector, Source, TokenRequest,
+};

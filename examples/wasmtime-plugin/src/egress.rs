@@ -19,6 +19,9 @@ const ENDPOINT_VARIABLES: [&str; 4] = [
     "AZURE_AUTHORITY_HOST",
 ];
 
+/// Entra's authority in the public cloud (the default chain's environment credential).
+pub const ENTRA: &str = "https://login.microsoftonline.com";
+
 /// Where IMDS lives on every Azure VM.
 pub const IMDS: &str = "http://169.254.169.254";
 
@@ -39,6 +42,18 @@ impl Allowlist {
             }
         }
         list
+    }
+
+    /// Allows Entra's authority, where the default chain's environment credential sends its
+    /// client secret: `AZURE_AUTHORITY_HOST` in `env` (already allowed by
+    /// [`Allowlist::for_managed_identity`]), else the public cloud's.
+    pub fn allow_authority(&mut self, env: &[(String, String)]) {
+        let set = env
+            .iter()
+            .any(|(name, value)| name == "AZURE_AUTHORITY_HOST" && !value.is_empty());
+        if !set {
+            self.allow(ENTRA);
+        }
     }
 
     /// Allows the origin of `url` (e.g. `http://127.0.0.1:8080/msi/token` allows

@@ -1,7 +1,8 @@
 //! azmi as a plugin of a native wasmtime program: load `azmi.wasm` from a file, instantiate it
 //! once, and call `get-token` on that instance for the life of the program (the instance
-//! holds the token cache). Outbound HTTP is limited to the managed-identity endpoints, with
-//! capped timeouts; the component's errors become [`TokenError`].
+//! holds the token cache). Outbound HTTP is limited to the managed-identity endpoints (and
+//! Entra's authority with [`Credential::Default`], the default chain), with capped timeouts;
+//! the component's errors become [`TokenError`].
 //!
 //! ```no_run
 //! # async fn demo() -> wasmtime::Result<()> {
@@ -20,9 +21,9 @@ mod error;
 mod plugin;
 
 pub use bindings::{AccessToken, ErrorInfo, IdentitySelector, Source};
-pub use egress::{Allowlist, IMDS, Timeouts};
+pub use egress::{Allowlist, ENTRA, IMDS, Timeouts};
 pub use error::TokenError;
-pub use plugin::{Config, Plugin, is_managed_identity_variable};
+pub use plugin::{Config, Credential, Plugin, is_managed_identity_variable};
 
 /// Where `just component` (and the host-test build) puts `azmi.wasm`, relative to the
 /// repository root.

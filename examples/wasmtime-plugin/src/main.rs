@@ -2,7 +2,9 @@
 //! instance and reports how many requests actually left the host.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
-use azmi_wasmtime_plugin::{Config, DEFAULT_COMPONENT, IdentitySelector, Plugin, Source};
+use azmi_wasmtime_plugin::{
+    Config, Credential, DEFAULT_COMPONENT, IdentitySelector, Plugin, Source,
+};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,9 +22,21 @@ struct Args {
     /// A user-assigned identity by client id (default: the system-assigned identity).
     #[arg(long)]
     client_id: Option<String>,
+    /// `managed-identity`: azmi's `credential` export; `default`: its `default-credential`
+    /// (a client secret in AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET, else
+    /// managed identity).
+    #[arg(long, value_enum, default_value_t = CredentialArg::ManagedIdentity)]
+    credential: CredentialArg,
     /// How many times to call get-token on the one instance.
     #[arg(long, default_value_t = 100)]
     calls: u32,
+}
+
+/// `--credential`.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+enum CredentialArg {
+    ManagedIdentity,
+    Default,
 }
 
 #[tokio::main]
@@ -42,14 +56,17 @@ async fn run(args: Args) -> Result<(), String> {
         .component
         .or_else(|| std::env::var_os("AZMI_COMPONENT").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_COMPONENT));
-    let mut plugin = Plugin::load(&path, Config::from_process_env())
-        .await
-        .map_err(|e| {
-            format!(
-                "loading {}: {e:#} (build it with `just component`)",
-                path.display()
-            )
-        })?;
+    let credential = match args.credential {
+        CredentialArg::ManagedIdentity => Credential::ManagedIdentity,
+        CredentialArg::Default => Credential::Default,
+    };
+    let config = Config::from_process_env().with_credential(credential);
+    let mut plugin = Plugin::load(&path, config).await.map_err(|e| {
+        format!(
+            "loading {}: {e:#} (build it with `just component`)",
+            path.display()
+        )
+    })?;
     let identity = match args.client_id {
         Some(id) => IdentitySelector::ClientId(id),
         None => IdentitySelector::SystemAssigned,

@@ -1,7 +1,8 @@
 //! Loading `azmi.wasm` once and calling `get-token` on the same instance for the life of the
-//! program: the instance holds azmi's token cache.
+//! program: the instance holds azmi's token cache (and, with [`Credential::Default`], the
+//! chain's choice of credential).
 
-use crate::bindings::{AccessToken, IdentitySelector, ManagedIdentity};
+use crate::bindings::{AccessToken, IdentitySelector, ManagedIdentity, TokenRequest};
 use crate::egress::{Allowlist, Egress, Timeouts};
 use crate::error::TokenError;
 use std::path::Path;
@@ -12,6 +13,19 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+/// Which of azmi's exports [`Plugin::get_token`] calls.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// `azmi:identity/credential`: the machine's managed identity alone (the default).
+    #[default]
+    ManagedIdentity,
+    /// `azmi:identity/default-credential`: the default chain (`DefaultAzureCredential`): a
+    /// service principal's client secret in `AZURE_*`, else workload identity, else managed
+    /// identity (with `AZURE_CLIENT_ID` as its user-assigned default). This host preopens no
+    /// directory, so a certificate or a federated token file cannot be read.
+    Default,
+}
+
 /// How the plugin sees the world.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -21,6 +35,8 @@ pub struct Config {
     pub allow: Allowlist,
     /// Bounds for its HTTP timeouts.
     pub timeouts: Timeouts,
+    /// Which credential [`Plugin::get_token`] uses.
+    pub credential: Credential,
 }
 
 impl Config {
@@ -34,7 +50,18 @@ impl Config {
             allow: Allowlist::for_managed_identity(&env),
             env,
             timeouts: Timeouts::default(),
+            credential: Credential::ManagedIdentity,
         }
+    }
+
+    /// This configuration with `credential`; [`Credential::Default`] also lets the guest reach
+    /// Entra's authority (`AZURE_AUTHORITY_HOST`, else `https://login.microsoftonline.com`).
+    pub fn with_credential(mut self, credential: Credential) -> Self {
+        if credential == Credential::Default {
+            self.allow.allow_authority(&self.env);
+        }
+        self.credential = credential;
+        self
     }
 }
 
@@ -53,6 +80,7 @@ pub fn is_managed_identity_variable(name: &str) -> bool {
 pub struct Plugin {
     store: Store<State>,
     instance: ManagedIdentity,
+    credential: Credential,
     sent: Arc<AtomicUsize>,
 }
 
@@ -84,25 +112,52 @@ impl Plugin {
         Ok(Plugin {
             store,
             instance,
+            credential: config.credential,
             sent,
         })
     }
 
     /// A token for `scope` (e.g. `https://vault.azure.net/.default`) from the identity
-    /// `identity` selects. Repeat calls are served from the instance's cache until five
-    /// minutes before expiry.
+    /// `identity` selects, through the configured [`Credential`]. Repeat calls are served from
+    /// the instance's cache until five minutes before expiry. With [`Credential::Default`] the
+    /// token's `source` says which credential answered (e.g. `client-secret`, `imds`).
     pub async fn get_token(
         &mut self,
         scope: &str,
         identity: &IdentitySelector,
     ) -> Result<AccessToken, TokenError> {
-        let answer = self
-            .instance
-            .azmi_identity_credential()
-            .call_get_token(&mut self.store, scope, identity)
-            .await
-            .map_err(TokenError::Trap)?;
-        answer.map_err(TokenError::from)
+        let answer = match (self.credential, identity) {
+            (Credential::ManagedIdentity, _) => {
+                self.instance
+                    .azmi_identity_credential()
+                    .call_get_token(&mut self.store, scope, identity)
+                    .await
+            }
+            (Credential::Default, IdentitySelector::SystemAssigned) => {
+                self.instance
+                    .azmi_identity_default_credential()
+                    .call_get_token(&mut self.store, scope)
+                    .await
+            }
+            (Credential::Default, _) => {
+                let request = TokenRequest {
+                    scope: scope.to_string(),
+                    identity: identity.clone(),
+                    force_refresh: false,
+                    claims: None,
+                    client_capabilities: Vec::new(),
+                    timeout_ms: None,
+                    // The chain decides (it probes unless AZURE_TOKEN_CREDENTIALS chose
+                    // managed identity alone).
+                    probe: false,
+                };
+                self.instance
+                    .azmi_identity_default_credential()
+                    .call_get_token_with(&mut self.store, &request)
+                    .await
+            }
+        };
+        answer.map_err(TokenError::Trap)?.map_err(TokenError::from)
     }
 
     /// How many HTTP requests the plugin has let out so far (refused ones do not count).

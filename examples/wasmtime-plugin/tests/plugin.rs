@@ -5,7 +5,8 @@
 
 use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator, Fault};
 use azmi_wasmtime_plugin::{
-    Allowlist, Config, IMDS, IdentitySelector, Plugin, Source, Timeouts, TokenError,
+    Allowlist, Config, Credential, ENTRA, IMDS, IdentitySelector, Plugin, Source, Timeouts,
+    TokenError,
 };
 use std::path::Path;
 use std::process::Command;
@@ -36,6 +37,7 @@ fn imds_at(url: &str) -> Config {
         allow: Allowlist::for_managed_identity(&env),
         env,
         timeouts: Timeouts::default(),
+        credential: Credential::ManagedIdentity,
     }
 }
 
@@ -193,4 +195,137 @@ async fn plugin_binary_runs_as_the_readme_says() {
         "{stdout}"
     );
     assert_eq!(emulator.token_requests(), 1);
+}
+
+/// A user-assigned identity the emulator knows (`azmi-ua-1`).
+const USER_ASSIGNED: &str = "22222222-2222-2222-2222-222222222222";
+
+/// `Credential::Default` calls azmi's `default-credential`: with no service principal and no
+/// workload identity configured, the chain reaches managed identity, which takes
+/// `AZURE_CLIENT_ID` as its user-assigned identity (the `credential` export does not).
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_default_chain_reaches_managed_identity_with_azure_client_id() {
+    let (emulator, url) = emulator().await;
+    let mut config = imds_at(&url);
+    config
+        .env
+        .push(("AZURE_CLIENT_ID".to_string(), USER_ASSIGNED.to_string()));
+    let mut chain = load(config.clone().with_credential(Credential::Default)).await;
+    let mut tokens = Vec::new();
+    for _ in 0..10 {
+        let token = chain
+            .get_token(SCOPE, &IdentitySelector::SystemAssigned)
+            .await
+            .expect("a token from the chain");
+        assert_eq!(token.source, Source::Imds);
+        tokens.push(token.token);
+    }
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "one cached token");
+    assert_eq!(emulator.token_requests(), 1);
+    let issued = emulator.issued(&tokens[0]).expect("minted by the emulator");
+    assert_eq!(
+        issued.client_id, USER_ASSIGNED,
+        "AZURE_CLIENT_ID in the chain"
+    );
+
+    // The same environment through `credential`: the system-assigned identity.
+    let mut alone = load(config).await;
+    let token = alone
+        .get_token(SCOPE, &IdentitySelector::SystemAssigned)
+        .await
+        .expect("a token");
+    let issued = emulator
+        .issued(&token.token)
+        .expect("minted by the emulator");
+    assert_ne!(issued.client_id, USER_ASSIGNED);
+}
+
+/// The chain's own refusals reach the caller typed: `AZURE_TOKEN_CREDENTIALS=dev` names the
+/// developer tools that cannot run in a component; nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_default_chain_refuses_developer_tools_with_the_reason() {
+    let (emulator, url) = emulator().await;
+    let mut config = imds_at(&url).with_credential(Credential::Default);
+    config
+        .env
+        .push(("AZURE_TOKEN_CREDENTIALS".to_string(), "dev".to_string()));
+    let mut plugin = load(config).await;
+    let error = plugin
+        .get_token(SCOPE, &IdentitySelector::SystemAssigned)
+        .await
+        .expect_err("dev cannot run here");
+    assert!(
+        error.to_string().contains("AZURE_TOKEN_CREDENTIALS=dev"),
+        "{error}"
+    );
+    assert!(emulator.requests().is_empty());
+}
+
+#[test]
+fn default_chain_lets_the_guest_reach_entra_and_only_then() {
+    let env = Vec::new();
+    let plain = Config {
+        allow: Allowlist::for_managed_identity(&env),
+        env,
+        timeouts: Timeouts::default(),
+        credential: Credential::ManagedIdentity,
+    };
+    let entra: http::Uri = format!("{ENTRA}/tenant/oauth2/v2.0/token").parse().unwrap();
+    assert!(!plain.allow.permits(&entra));
+    let chain = plain.with_credential(Credential::Default);
+    assert!(chain.allow.permits(&entra));
+    assert_eq!(chain.credential, Credential::Default);
+    // A sovereign cloud's authority replaces the public one.
+    let env = vec![(
+        "AZURE_AUTHORITY_HOST".to_string(),
+        "https://login.microsoftonline.us".to_string(),
+    )];
+    let gov = Config {
+        allow: Allowlist::for_managed_identity(&env),
+        env,
+        timeouts: Timeouts::default(),
+        credential: Credential::ManagedIdentity,
+    }
+    .with_credential(Credential::Default);
+    assert!(!gov.allow.permits(&entra));
+    assert!(
+        gov.allow
+            .permits(&"https://login.microsoftonline.us/t".parse().unwrap())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_binary_credential_default_runs_the_chain() {
+    let (emulator, url) = emulator().await;
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_azmi-wasmtime-plugin"))
+            .args([
+                "--component",
+                COMPONENT,
+                "--calls",
+                "3",
+                "--credential",
+                "default",
+            ])
+            .env_clear()
+            .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)
+            .env("AZURE_CLIENT_ID", USER_ASSIGNED)
+            .output()
+            .expect("running azmi-wasmtime-plugin")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("source imds"), "{stdout}");
+    let token = emulator.requests();
+    assert_eq!(emulator.token_requests(), 1, "{token:?}");
+    assert!(
+        token[0]
+            .query
+            .iter()
+            .any(|(k, v)| k == "client_id" && v == USER_ASSIGNED),
+        "{:?}",
+        token[0].query
+    );
 }

@@ -9,6 +9,7 @@
 //! `just envoy-install`.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
+mod chain;
 mod client;
 mod leaks;
 mod rig;

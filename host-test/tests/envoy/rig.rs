@@ -130,6 +130,30 @@ pub fn config(listeners: &[Listener], clusters: &[(&str, u16)], wasm: &Path) -> 
     yaml
 }
 
+/// One more cluster for [`config`]'s list (append it to the YAML): `name` on loopback `port`
+/// over TLS, trusting the PEM certificate at `ca` (the emulator's Entra authority, whose
+/// requests carry a secret and must be `https://`).
+pub fn tls_cluster(name: &str, port: u16, ca: &Path) -> String {
+    format!(
+        r#"  - name: {name}
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: {name}
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}}}}}]}}]
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: localhost
+        common_tls_context:
+          validation_context:
+            trusted_ca: {{filename: {ca}}}
+"#,
+        ca = json(&ca.display().to_string())
+    )
+}
+
 /// A JSON string literal, which is also a YAML scalar.
 fn json(s: &str) -> String {
     serde_json::Value::from(s).to_string()

@@ -230,7 +230,21 @@ impl ManagedIdentity {
         scope: &str,
         selector: &IdentitySelector,
     ) -> Result<(), Error> {
-        Self::dry_run(env, facts, scope, selector, Link::ManagedIdentity).map(drop)
+        Self::check_link(env, facts, scope, selector, Link::ManagedIdentity)
+    }
+
+    /// [`ManagedIdentity::check`] for one link of the default chain ([`crate::proto::Link`]):
+    /// whether `link` can serve the call in `env` at all (unavailable when it is not
+    /// configured there), without sending anything. Hosts that pick one link up front use it
+    /// (the Envoy filter's `"credential": "default"`).
+    pub fn check_link(
+        env: &EnvSnapshot,
+        facts: HostFacts,
+        scope: &str,
+        selector: &IdentitySelector,
+        link: Link,
+    ) -> Result<(), Error> {
+        Self::dry_run(env, facts, scope, selector, link).map(drop)
     }
 
     /// Validation, detection and the request as it would be built (without a request id):

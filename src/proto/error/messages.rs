@@ -153,6 +153,7 @@ impl Error {
     pub(crate) fn needs_files(source: Source) -> Self {
         let what = match source {
             Source::AzureArc => "the Arc challenge key",
+            Source::ClientCertificate => "AZURE_CLIENT_CERTIFICATE_PATH",
             _ => "AZURE_FEDERATED_TOKEN_FILE",
         };
         Self::new(

@@ -21,6 +21,8 @@ impl TokenRoot {
         self.fetches += 1;
         let request = TokenRequest {
             timeout_ms: self.config.timeout_ms.map(u64::from),
+            probe: self.choice.probe,
+            credential: self.choice.link,
             ..TokenRequest::new(&self.config.scope, &self.selector)
         };
         let random = seed(now, self.fetches);

@@ -106,6 +106,25 @@ impl TokenRoot {
         }
     }
 
+    /// The line the filter logs when it starts: ready, with its credential (and the links the
+    /// chain skipped, and why), or the refusal every request will get.
+    pub fn startup_log(&self) -> (Level, String) {
+        if let Some(line) = self.refusal() {
+            return (Level::Error, line);
+        }
+        let config = &self.config;
+        (
+            Level::Info,
+            format!(
+                "filter ready: scope {}, header {}, cluster {}, credential {}",
+                config.scope,
+                config.header,
+                config.cluster,
+                self.choice.describe()
+            ),
+        )
+    }
+
     /// What to log when the filter starts in an environment that cannot work at all (Azure
     /// Arc and workload identity need files): the error's details and the request id every
     /// request will be answered with.
