@@ -5,7 +5,7 @@
 mod json;
 mod serve;
 
-pub use json::{error_json, print_result, token_json};
+pub use json::{Output, az_json, error_json, print_result, print_result_as, token_json};
 
 use crate::bindings::{IdentitySelector, TokenRequest};
 use crate::egress::Egress;
@@ -84,6 +84,19 @@ struct TokenArgs {
     /// one link of the chain alone, overriding AZURE_TOKEN_CREDENTIALS).
     #[arg(long, value_enum, default_value_t = CredentialArg::ManagedIdentity)]
     credential: CredentialArg,
+    /// How to print the token: json (one line), token (bare, for `$(…)`), header
+    /// (`Authorization: Bearer …`, for `curl -H @-`), az (`az account get-access-token`'s JSON).
+    #[arg(long, value_enum, default_value_t = Output::Json)]
+    output: Output,
+    /// Skip the cache and ask the source (get-token-with `force-refresh`).
+    #[arg(long)]
+    force_refresh: bool,
+    /// A claims challenge from a resource (get-token-with `claims`): skips the cache.
+    #[arg(long, value_name = "JSON")]
+    claims: Option<String>,
+    /// A client capability such as cp1 (repeatable; sent with claims to Service Fabric).
+    #[arg(long = "client-capability", value_name = "NAME")]
+    client_capabilities: Vec<String>,
 }
 
 /// `azmi token --credential`.
@@ -233,9 +246,9 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     let request = TokenRequest {
         scope: args.scope.clone(),
         identity: args.identity.selector(),
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
+        force_refresh: args.force_refresh,
+        claims: args.claims.clone(),
+        client_capabilities: args.client_capabilities.clone(),
         timeout_ms: args.timeout,
         probe: args.probe,
     };
@@ -246,7 +259,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
         } else {
             guest.get_token_with(&request).await?
         };
-        if let Err(e) = print_result(&result) {
+        if let Err(e) = print_result_as(&result, args.output) {
             exit = if exit == 0 { e } else { exit };
         }
     }

@@ -7,6 +7,7 @@ mod arc;
 mod certificate;
 mod cli;
 mod cli_cache;
+mod cli_output;
 mod cli_reach;
 mod component;
 mod deadlines;
