@@ -2,6 +2,7 @@
 //! Its flags, its JSON output and its exit codes are a stable contract: scripts and tests
 //! depend on them.
 
+mod doctor;
 mod json;
 mod serve;
 
@@ -54,6 +55,10 @@ enum Command {
     /// Serve a wasi:http component (e.g. a Spin app composed with azmi.wasm) on 127.0.0.1,
     /// one instance per request, as Spin does (Ctrl-C stops it).
     Serve(serve::ServeArgs),
+    /// Explain this machine without printing a token: the detected source and the variables
+    /// that decided it, the endpoint, what the host allows, whether the endpoint answers, and
+    /// one verdict with the fix (exit 0 ok, 2 unavailable or unreachable, 3 misconfigured).
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +106,7 @@ struct TokenArgs {
 
 /// `azmi token --credential`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum CredentialArg {
+pub(crate) enum CredentialArg {
     /// The `credential` interface: managed identity alone.
     ManagedIdentity,
     /// `default-credential`: the whole chain.
@@ -178,6 +183,7 @@ pub fn main() -> i32 {
             Command::Emulator { port, tls_port } => emulator(port, tls_port).await,
             Command::Demo => demo().await,
             Command::Serve(args) => serve::serve(args).await,
+            Command::Doctor(args) => doctor::doctor(args).await,
         }
     });
     result.unwrap_or_else(|e| {
@@ -208,10 +214,16 @@ fn process_guest(
     Ok((env, egress))
 }
 
-async fn token(args: TokenArgs) -> anyhow::Result<i32> {
-    let chain = args.credential != CredentialArg::ManagedIdentity;
-    let extra: Vec<(String, String)> = args
-        .credential
+/// A guest as `azmi token` makes it for `credential`: this process's managed-identity
+/// variables (plus `AZURE_TOKEN_CREDENTIALS` for a single link), the CLI's egress policy and
+/// preopens, the per-user cache unless `no_cache` (or a certificate, whose build keeps its
+/// cache in the process). Returns the guest, the cache, and whether calls go through the chain.
+async fn cli_guest(
+    credential: CredentialArg,
+    no_cache: bool,
+) -> anyhow::Result<(crate::host::Guest, Option<KeyValue>, bool)> {
+    let chain = credential != CredentialArg::ManagedIdentity;
+    let extra: Vec<(String, String)> = credential
         .token_credentials()
         .map(|v| {
             (
@@ -222,8 +234,6 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
         .into_iter()
         .collect();
     let (env, egress) = process_guest(extra, &[])?;
-    // A certificate needs the build that can sign with it; that build keeps its cache in the
-    // process (no per-user cache file).
     let certificate = chain
         && env
             .iter()
@@ -232,7 +242,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
     if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
         config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
     }
-    let cache = (!args.no_cache && !certificate)
+    let cache = (!no_cache && !certificate)
         .then(FileStore::default_dir)
         .flatten()
         .map(|dir| KeyValue::files(FileStore::new(dir)));
@@ -242,7 +252,11 @@ async fn token(args: TokenArgs) -> anyhow::Result<i32> {
         (None, false) => Host::new()?,
     };
     config.keyvalue = cache.clone();
-    let mut guest = host.instantiate(config).await?;
+    Ok((host.instantiate(config).await?, cache, chain))
+}
+
+async fn token(args: TokenArgs) -> anyhow::Result<i32> {
+    let (mut guest, cache, chain) = cli_guest(args.credential, args.no_cache).await?;
     let request = TokenRequest {
         scope: args.scope.clone(),
         identity: args.identity.selector(),

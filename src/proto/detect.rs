@@ -229,6 +229,17 @@ pub fn token_endpoint(
     link_endpoint(Link::ManagedIdentity, env, facts, selector)
 }
 
+/// What detection chooses for `link` in `env` with `facts`: the source, its endpoint and the
+/// variable (or default) the endpoint came from — for diagnostics (`azmi doctor`).
+pub fn detected(
+    link: Link,
+    env: &EnvSnapshot,
+    facts: HostFacts,
+    selector: SelectorKind,
+) -> Result<(Source, Endpoint, &'static str), Error> {
+    detect_link(link, env, facts, selector).map(|d| (d.source, d.endpoint, d.endpoint_variable))
+}
+
 /// [`token_endpoint`] for one link of the default chain (the environment credential's
 /// authority, workload identity's, or managed identity's endpoint).
 pub fn link_endpoint(

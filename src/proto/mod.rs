@@ -47,7 +47,9 @@ pub use acquisition::{Acquisition, Action, Outcome, Poll};
 pub use arc::ARC_KEY_DIR;
 pub use chain::{DefaultChain, Link, Links};
 pub use credential::{Cached, ManagedIdentity, SharedSlot, Start, TokenRequest};
-pub use detect::{DEFAULT_AUTHORITY_HOST, link_endpoint, normalize_thumbprint, token_endpoint};
+pub use detect::{
+    DEFAULT_AUTHORITY_HOST, detected, link_endpoint, normalize_thumbprint, token_endpoint,
+};
 pub use env::{EnvSnapshot, HostFacts, is_managed_identity_variable, var};
 pub use error::{Error, ErrorClass, ErrorKind};
 pub use files::{FileError, FileErrorKind, FileRead};

@@ -283,6 +283,18 @@ pub(super) const SOURCES: [SourceSpec; 10] = [
 ];
 
 impl Source {
+    /// Whether this source can serve a call that selects the identity by `kind` (the
+    /// selector columns of the table above), for diagnostics.
+    pub fn honours(self, kind: SelectorKind) -> bool {
+        self.spec().selectors.param(kind).is_some()
+    }
+
+    /// The variables that select this source, for diagnostics (e.g. `IDENTITY_ENDPOINT and
+    /// IDENTITY_HEADER`).
+    pub fn variables(self) -> &'static str {
+        self.spec().variables
+    }
+
     /// This source's row of the `SOURCES` table.
     pub fn spec(self) -> &'static SourceSpec {
         let index = match self {

@@ -66,6 +66,11 @@ impl Allowlist {
         list
     }
 
+    /// The `host:port` authorities allowed, in the order they were added.
+    pub fn authorities(&self) -> &[String] {
+        &self.authorities
+    }
+
     /// Allows the authority of `url` (ignored if it does not parse).
     pub fn allow(&mut self, url: &str) {
         if let Ok(endpoint) = Endpoint::parse(url) {

@@ -12,6 +12,7 @@ mod cli_reach;
 mod component;
 mod deadlines;
 mod default_chain;
+mod doctor;
 mod egress;
 mod imds;
 mod leaks;
