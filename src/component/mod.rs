@@ -5,8 +5,8 @@
 use crate::drive::Io;
 use crate::proto::{
     self, DefaultChain, EnvSnapshot, ErrorClass, FileError, FileRead, HostFacts, HttpRequest,
-    HttpResponse, IdentitySelector, Link, ManagedIdentity, Source, TokenRequest, TransportError,
-    UnixMillis, is_managed_identity_variable,
+    HttpResponse, IdentitySelector, Level, Link, ManagedIdentity, Source, TokenRequest,
+    TransportError, UnixMillis, is_managed_identity_variable,
 };
 use crate::wasi_http::{sleep_until, wall_clock_now};
 use bindings::azmi::identity::types as wit;
@@ -35,6 +35,7 @@ mod bindings {
             "wasi:random/random@0.2.12": wasi::random::random,
             "wasi:filesystem/types@0.2.12": wasi::filesystem::types,
             "wasi:filesystem/preopens@0.2.12": wasi::filesystem::preopens,
+            "wasi:cli/stderr@0.2.12": wasi::cli::stderr,
         },
     });
 
@@ -70,6 +71,8 @@ thread_local! {
     static CREDENTIAL: RefCell<ManagedIdentity> = RefCell::new(ManagedIdentity::new());
     /// Which link of the default chain answered first.
     static CHAIN: RefCell<DefaultChain> = RefCell::new(DefaultChain::new());
+    /// The diagnostics level, read from the environment on first use.
+    static LOG_LEVEL: std::cell::OnceCell<Option<Level>> = const { std::cell::OnceCell::new() };
 }
 
 struct Component;
@@ -212,6 +215,22 @@ impl Io for WasiIo {
         HostFacts {
             arc_agent_present,
             no_file_access: false,
+        }
+    }
+
+    /// `AZURE_LOG_LEVEL`, read once per instance (the environment does not change).
+    fn log_level(&mut self) -> Option<Level> {
+        LOG_LEVEL.with(|level| *level.get_or_init(|| Level::from_env(&self.env())))
+    }
+
+    /// One line on `wasi:cli/stderr` (the lines never hold a token or a secret).
+    fn log(&mut self, _level: Level, line: &str) {
+        let stderr = wasi::cli::stderr::get_stderr();
+        let line = format!("{line}\n");
+        for chunk in line.as_bytes().chunks(4096) {
+            if stderr.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
         }
     }
 

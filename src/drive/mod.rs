@@ -27,8 +27,8 @@ pub use shared::{FAILED_REFRESH_HOLD_MS, SharedStore, StoreError, get_token_shar
 
 use crate::proto::{
     AccessToken, Acquisition, Action, Cached, EnvSnapshot, Error, FileError, FileRead, HostFacts,
-    HttpRequest, HttpResponse, ManagedIdentity, Outcome, Poll, Start, TokenRequest, TransportError,
-    UnixMillis,
+    HttpRequest, HttpResponse, Level, ManagedIdentity, Outcome, Poll, Start, TokenRequest,
+    TransportError, UnixMillis,
 };
 
 /// What the blocking loop needs from its host.
@@ -49,6 +49,23 @@ pub trait Io {
     fn facts(&mut self) -> HostFacts;
     /// 16 random bytes: the request id and the retry jitter.
     fn random(&mut self) -> [u8; 16];
+    /// The diagnostics level (`AZURE_LOG_LEVEL`, read once by the host): `None` logs nothing
+    /// (the default) and costs one call on the cached path.
+    fn log_level(&mut self) -> Option<Level> {
+        None
+    }
+    /// Writes one diagnostics line at `level` (only called at or below [`Io::log_level`]).
+    fn log(&mut self, level: Level, line: &str) {
+        let _ = (level, line);
+    }
+}
+
+/// Logs the line `make` builds when `io`'s level allows `level` (nothing is formatted
+/// otherwise).
+fn log(io: &mut impl Io, level: Level, make: impl FnOnce() -> String) {
+    if io.log_level().is_some_and(|at| level <= at) {
+        io.log(level, &make());
+    }
 }
 
 /// One `get-token` call: the cache, else a fetch driven to its end. `map` turns the token
@@ -61,16 +78,51 @@ pub fn get_token<T>(
 ) -> Result<T, Error> {
     let now = io.now();
     if let Some(token) = fresh(credential, request, now)? {
+        if io.log_level() == Some(Level::Verbose) {
+            let line = format!("azmi: cache hit for {} ({})", request.scope, token.source());
+            io.log(Level::Verbose, &line);
+        }
         return Ok(map(token));
     }
+    log(io, Level::Verbose, || {
+        format!("azmi: cache miss for {}", request.scope)
+    });
     let (env, facts, random) = (io.env(), io.facts(), io.random());
-    match credential.start(now, request, &env, facts, random)? {
+    let started = credential.start(now, request, &env, facts, random);
+    if let Err(error) = &started {
+        log(io, Level::Error, || format!("azmi: {error}"));
+    }
+    match started? {
         Start::Cached(token) => Ok(map(&token)),
         Start::Fetch(mut acquisition) => {
+            if acquisition.is_refresh() {
+                log(io, Level::Info, || {
+                    format!(
+                        "azmi: {}: refreshing the cached token",
+                        acquisition.source()
+                    )
+                });
+            }
             let outcome = run(&mut acquisition, io);
-            credential
-                .finish(io.now(), outcome)
-                .map(|token| map(&token))
+            let refresh_failed = outcome.is_refresh() && outcome.result().is_err();
+            let why = outcome.result().err().map(ToString::to_string);
+            let result = credential.finish(io.now(), outcome);
+            match (&result, why) {
+                (Ok(_), Some(why)) if refresh_failed => log(io, Level::Warning, || {
+                    format!("azmi: refresh failed, serving the cached token: {why}")
+                }),
+                (Ok(token), _) => log(io, Level::Info, || {
+                    format!(
+                        "azmi: token from {} for {}, expires_on {}, refresh_on {}",
+                        token.source(),
+                        request.scope,
+                        token.expires_on(),
+                        token.refresh_on()
+                    )
+                }),
+                (Err(error), _) => log(io, Level::Error, || format!("azmi: {error}")),
+            }
+            result.map(|token| map(&token))
         }
         // One blocking caller runs one call at a time, so nothing else can be in flight.
         Start::Wait => Err(Error::internal("a token fetch was left in flight")),
@@ -97,17 +149,61 @@ fn fresh<'a>(
 
 /// Runs `acquisition` to its outcome, blocking on the host.
 pub fn run(acquisition: &mut Acquisition, io: &mut impl Io) -> Outcome {
+    let source = acquisition.source();
     loop {
         match acquisition.poll(io.now()) {
-            Poll::Act(Action::Send(request)) => match io.send(&request) {
-                Ok(response) => acquisition.handle_response(io.now(), response),
-                Err(error) => acquisition.handle_transport_error(io.now(), error),
-            },
+            Poll::Act(Action::Send(request)) => {
+                let sent = io.now();
+                log(io, Level::Info, || {
+                    format!(
+                        "azmi: {source}: {} {}://{}{} (x-ms-client-request-id {})",
+                        request.method.as_str(),
+                        request.scheme.as_str(),
+                        request.authority,
+                        request.path_and_query.split('?').next().unwrap_or_default(),
+                        request.header("x-ms-client-request-id").unwrap_or("-")
+                    )
+                });
+                match io.send(&request) {
+                    Ok(response) => {
+                        let now = io.now();
+                        log(io, Level::Info, || {
+                            format!(
+                                "azmi: {source}: HTTP {} in {} ms",
+                                response.status,
+                                sent.millis_until(now)
+                            )
+                        });
+                        acquisition.handle_response(now, response);
+                    }
+                    Err(error) => {
+                        let now = io.now();
+                        log(io, Level::Warning, || {
+                            format!(
+                                "azmi: {source}: no response in {} ms: {}",
+                                sent.millis_until(now),
+                                error.detail
+                            )
+                        });
+                        acquisition.handle_transport_error(now, error);
+                    }
+                }
+            }
             Poll::Act(Action::ReadFile(read)) => {
                 let result = io.read_file(&read);
                 acquisition.handle_file(io.now(), result);
             }
-            Poll::Wait(deadline) => io.sleep_until(deadline),
+            Poll::Wait(deadline) => {
+                let now = io.now();
+                log(io, Level::Info, || {
+                    format!(
+                        "azmi: {source}: waiting {} ms (retry {} or timeout)",
+                        now.millis_until(deadline),
+                        acquisition.retries()
+                    )
+                });
+                io.sleep_until(deadline);
+            }
             Poll::Done(outcome) => return outcome,
         }
     }

@@ -25,6 +25,7 @@ mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod log;
 mod request;
 mod response;
 mod retry;
@@ -57,6 +58,7 @@ pub use http::{
     Header, HttpRequest, HttpResponse, MAX_RESPONSE_BYTES, Method, Scheme, Timeouts,
     TransportError, TransportErrorKind,
 };
+pub use log::{AZURE_LOG_LEVEL, Level};
 pub use selector::{IdentitySelector, SelectorKind};
 pub use shared::{
     CLOCK_SKEW_MS, FOLLOW_POLL_MS, LEASE_MS, Shared, decode_entry, encode_entry, encode_lease,

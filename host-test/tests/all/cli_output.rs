@@ -213,3 +213,46 @@ async fn usage_errors_print_the_usage_and_exit_1() {
         assert_eq!(stdout(&output), "");
     }
 }
+
+/// `AZURE_LOG_LEVEL` (issue 13, part 1): silent by default; at `info` the component writes
+/// each request, its answer and the token's source on stderr — never the token.
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_log_level_info_logs_the_request_on_stderr_without_the_token() {
+    let (emulator, mut env, _server) = imds().await;
+    let (quiet, _) = azmi(&["token", "--scope", SCOPE, "--no-cache"], &env).await;
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&quiet.stderr),
+        "",
+        "silent by default"
+    );
+    env.push(("AZURE_LOG_LEVEL", "info".to_string()));
+    let (output, _) = azmi(
+        &["token", "--scope", SCOPE, "--no-cache", "--output", "token"],
+        &env,
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let token = stdout(&output).trim_end().to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].starts_with("azmi: IMDS: GET http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].contains("/metadata/identity/oauth2/token (x-ms-client-request-id "),
+        "{stderr}"
+    );
+    assert!(lines[1].starts_with("azmi: IMDS: HTTP 200 in "), "{stderr}");
+    assert!(
+        lines[2].starts_with("azmi: token from IMDS for https://vault.azure.net/.default"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&token) && !stderr.contains('?'),
+        "{stderr}"
+    );
+    assert_eq!(emulator.token_requests(), 2);
+}

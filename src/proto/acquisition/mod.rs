@@ -243,6 +243,11 @@ impl Acquisition {
         &self.key
     }
 
+    /// True when this fetch refreshes a cached token that is still usable.
+    pub fn is_refresh(&self) -> bool {
+        self.report.refreshing.is_some()
+    }
+
     /// Retries done so far.
     pub fn retries(&self) -> u32 {
         self.retries

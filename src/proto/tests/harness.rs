@@ -213,6 +213,8 @@ pub(super) struct Run {
     pub started_at: UnixMillis,
     /// Virtual time when the run ended.
     pub finished_at: UnixMillis,
+    /// The diagnostics lines the loop wrote, with their levels.
+    pub logs: Vec<(crate::proto::Level, String)>,
 }
 
 impl Run {
@@ -653,6 +655,7 @@ impl Scenario {
         io.fallback = self.fallback.clone();
         io.env = self.snapshot();
         io.facts = self.facts;
+        io.log_level = crate::proto::Level::from_env(&io.env);
         (io.runs, io.seed) = (self.runs, self.seed);
         let request = call.request(&self.scope, &self.selector);
         let result = get(&mut self.identity, &request, &mut io);
@@ -688,6 +691,7 @@ impl Scenario {
             sent_at: io.sent_at,
             started_at,
             finished_at: self.clock,
+            logs: io.logs,
         }
     }
 }
@@ -722,6 +726,8 @@ struct FakeIo {
     facts: HostFacts,
     runs: u8,
     seed: Option<u64>,
+    log_level: Option<crate::proto::Level>,
+    logs: Vec<(crate::proto::Level, String)>,
 }
 
 impl FakeIo {
@@ -742,6 +748,8 @@ impl FakeIo {
             facts: HostFacts::default(),
             runs: 0,
             seed: None,
+            log_level: None,
+            logs: Vec::new(),
         }
     }
 }
@@ -797,6 +805,18 @@ impl Io for FakeIo {
     fn random(&mut self) -> [u8; 16] {
         self.runs = self.runs.wrapping_add(1);
         random_for(self.runs, self.seed)
+    }
+
+    fn log_level(&mut self) -> Option<crate::proto::Level> {
+        self.log_level
+    }
+
+    fn log(&mut self, level: crate::proto::Level, line: &str) {
+        assert!(
+            self.log_level.is_some_and(|at| level <= at),
+            "logged at {level:?} above the level: {line}"
+        );
+        self.logs.push((level, line.to_string()));
     }
 }
 

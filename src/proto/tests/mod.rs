@@ -17,6 +17,7 @@ mod fuzz_findings;
 mod hardening;
 mod imds;
 mod leaks;
+mod logging;
 mod probe;
 mod properties;
 mod redaction;
