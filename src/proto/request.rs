@@ -213,7 +213,7 @@ pub(super) fn check_selector(source: Source, selector: &IdentitySelector) -> Res
 }
 
 /// A GUID (version 4 layout) from 16 host-supplied random bytes, for `x-ms-client-request-id`.
-pub(super) fn request_id(mut bytes: [u8; 16]) -> String {
+pub(crate) fn request_id(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let mut out = String::with_capacity(36);

@@ -105,19 +105,7 @@ fn json_part(value: &impl Serialize) -> Result<String, Error> {
 }
 
 /// A version-4 GUID from 16 random bytes (RFC 9562 §5.4: version nibble 4, variant `10`),
-/// lower-case hex `8-4-4-4-12`.
-pub(super) fn guid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let mut out = String::with_capacity(36);
-    for (index, byte) in bytes.iter().enumerate() {
-        if matches!(index, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
+/// lower-case hex `8-4-4-4-12`: the same GUID the requests' `x-ms-client-request-id` uses.
+pub(super) fn guid_v4(bytes: [u8; 16]) -> String {
+    crate::proto::request::request_id(bytes)
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
