@@ -94,8 +94,8 @@ impl Guest for Component {
             .map_err(to_wit_error)
     }
 
-    fn get_token_with(request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
-        let selector = from_wit_selector(request.identity.clone());
+    fn get_token_with(mut request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
+        let selector = take_selector(&mut request);
         let options = from_wit_request(&request, &selector);
         CREDENTIAL
             .with_borrow_mut(|credential| get_token(credential, &options, to_wit_token))
@@ -109,8 +109,8 @@ impl DefaultGuest for Component {
         get_token_default(&TokenRequest::new(&scope, &selector))
     }
 
-    fn get_token_with(request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
-        let selector = from_wit_selector(request.identity.clone());
+    fn get_token_with(mut request: wit::TokenRequest) -> Result<wit::AccessToken, wit::Error> {
+        let selector = take_selector(&mut request);
         get_token_default(&from_wit_request(&request, &selector))
     }
 }
@@ -142,12 +142,18 @@ fn get_token_default(request: &TokenRequest<'_>) -> Result<wit::AccessToken, wit
                     chain,
                     request,
                     &mut WasiIo,
-                    |credential, call, _| get_token(credential, call, proto::AccessToken::clone),
+                    |credential, call, _| get_token(credential, call, to_wit_token),
                 )
             })
         })
-        .map(|token| to_wit_token(&token))
         .map_err(to_wit_error)
+}
+
+/// The request's identity as the core's selector, moved out (the request keeps a
+/// placeholder it no longer uses).
+fn take_selector(request: &mut wit::TokenRequest) -> IdentitySelector {
+    let identity = std::mem::replace(&mut request.identity, wit::IdentitySelector::SystemAssigned);
+    from_wit_selector(identity)
 }
 
 fn from_wit_selector(identity: wit::IdentitySelector) -> IdentitySelector {

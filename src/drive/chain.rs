@@ -2,21 +2,20 @@
 //! settings ([`DefaultChain`] has the rules); the chain only decides what to try next.
 
 use super::Io;
-use crate::proto::{
-    AccessToken, DefaultChain, Error, ErrorKind, Link, Links, ManagedIdentity, TokenRequest,
-};
+use crate::proto::{DefaultChain, Error, ErrorKind, Link, Links, ManagedIdentity, TokenRequest};
 
 /// One `get-token` through the default chain: the link that answered before (its cache
 /// first, reading no environment), else every link `AZURE_TOKEN_CREDENTIALS` selects, in
 /// order, moving on only when a link is unavailable. `one` makes one call on one link: the
-/// host's usual path ([`super::get_token`], or [`super::get_token_shared`] with a store).
-pub fn get_token_default<I: Io>(
+/// host's usual path ([`super::get_token`], or [`super::get_token_shared`] with a store),
+/// mapping the token to what the caller returns (a cache hit is not copied first).
+pub fn get_token_default<I: Io, T>(
     credential: &mut ManagedIdentity,
     chain: &mut DefaultChain,
     request: &TokenRequest<'_>,
     io: &mut I,
-    mut one: impl FnMut(&mut ManagedIdentity, &TokenRequest<'_>, &mut I) -> Result<AccessToken, Error>,
-) -> Result<AccessToken, Error> {
+    mut one: impl FnMut(&mut ManagedIdentity, &TokenRequest<'_>, &mut I) -> Result<T, Error>,
+) -> Result<T, Error> {
     if let Some((link, links)) = chain.sticky() {
         return one(credential, &link_call(links, link, request), io);
     }
