@@ -104,11 +104,13 @@ pub fn get_token<T>(
                 });
             }
             let outcome = run(&mut acquisition, io);
-            let refresh_failed = outcome.is_refresh() && outcome.result().is_err();
-            let why = outcome.result().err().map(ToString::to_string);
+            // Why a refresh failed, kept only when it will be logged (`finish` consumes it).
+            let refresh_failure = (outcome.is_refresh() && io.log_level() >= Some(Level::Warning))
+                .then(|| outcome.result().err().map(ToString::to_string))
+                .flatten();
             let result = credential.finish(io.now(), outcome);
-            match (&result, why) {
-                (Ok(_), Some(why)) if refresh_failed => log(io, Level::Warning, || {
+            match (&result, refresh_failure) {
+                (Ok(_), Some(why)) => log(io, Level::Warning, || {
                     format!("azmi: refresh failed, serving the cached token: {why}")
                 }),
                 (Ok(token), _) => log(io, Level::Info, || {
