@@ -70,6 +70,16 @@ const DEVELOPER_TOOLS: [&str; 6] = [
 ];
 
 impl Link {
+    /// Why this link could not serve, from its `error`: the message without a leading
+    /// `<name>:` (the environment and workload links start theirs with the name), for lists
+    /// that name the link themselves.
+    pub fn reason(self, error: &Error) -> &str {
+        let message = error.message();
+        message
+            .strip_prefix(self.name())
+            .map_or(message, |rest| rest.trim_start_matches(':').trim_start())
+    }
+
     /// The SDKs' name of this credential, e.g. `EnvironmentCredential`.
     pub fn name(self) -> &'static str {
         match self {
@@ -156,12 +166,7 @@ impl DefaultChain {
     pub fn exhausted(attempts: &[(Link, Error)]) -> Error {
         let mut message = String::from("DefaultAzureCredential: no credential could get a token. ");
         for (link, error) in attempts {
-            let why = error.message();
-            // Each link's message already starts with its name; do not repeat it.
-            let why = why
-                .strip_prefix(link.name())
-                .map_or(why, |rest| rest.trim_start_matches(':').trim_start());
-            message.push_str(&format!("{}: {why}. ", link.name()));
+            message.push_str(&format!("{}: {}. ", link.name(), link.reason(error)));
         }
         message.push_str(&format!(
             "{}: not available in a WebAssembly component, which cannot start processes or reach an OS broker; on a developer machine set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal",

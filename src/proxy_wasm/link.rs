@@ -61,14 +61,7 @@ impl LinkChoice {
         let skipped: Vec<String> = self
             .skipped
             .iter()
-            .map(|(link, error)| {
-                // Each link's message may start with its name already: do not repeat it.
-                let why = error.message();
-                let why = why
-                    .strip_prefix(link.name())
-                    .map_or(why, |rest| rest.trim_start_matches(':').trim_start());
-                format!("{}: {why}", link.name())
-            })
+            .map(|(link, error)| format!("{}: {}", link.name(), link.reason(error)))
             .collect();
         format!(
             "{} (skipped: {}){}",
