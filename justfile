@@ -3,9 +3,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # The component is built exactly as host-test/build.rs builds it, so the two share artifacts.
-component_dir := "target/component"
-component_wasm := component_dir / "wasm32-wasip2/component/azmi.wasm"
-shared_wasm := "target/component-shared/wasm32-wasip2/component/azmi.wasm"
+# What ships (and what the examples run): the cargo builds after wasm-opt (`just component`).
+component_wasm := "target/shipped/azmi.wasm"
+shared_wasm := "target/shipped/azmi-shared.wasm"
 
 # Show the recipes.
 default:
@@ -71,15 +71,39 @@ unit:
     cargo test -p azmi --lib
     cargo test -p azmi --lib --features client-certificate
 
-# Build the components (profile `component`) and print their sizes (goal: at most 150 KB for
-# the shipped one).
-component:
-    CARGO_TARGET_DIR={{component_dir}} cargo build --quiet --profile component -p azmi --target wasm32-wasip2 --features component
-    CARGO_TARGET_DIR=target/component-shared cargo build --quiet --profile component -p azmi --target wasm32-wasip2 --features shared-cache
-    CARGO_TARGET_DIR=target/component-certificate cargo build --quiet --profile component -p azmi --target wasm32-wasip2 --features component,client-certificate
-    @echo "component: {{component_wasm}} $(wc -c < {{component_wasm}}) bytes"
-    @echo "component (shared cache): {{shared_wasm}} $(wc -c < {{shared_wasm}}) bytes"
-    @echo "component (with client certificates): target/component-certificate/wasm32-wasip2/component/azmi.wasm $(wc -c < target/component-certificate/wasm32-wasip2/component/azmi.wasm) bytes"
+# (Each cargo build is then shrunk by Binaryen's wasm-opt -Oz, run on the component's core
+# module by `jco opt`; both pinned by examples/node-jco/package-lock.json. The feature flags are
+# the ones rustc 1.95 emits for wasm32 by default. Skipped when the output is newer.)
+# Build the components (profile `component`), shrink them into target/shipped/ and print their
+# sizes (budgets: 150 KB shipped, 190 KB shared cache, 640 KB with certificates).
+component: jco
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p target/shipped
+    for build in component:azmi:component component-shared:azmi-shared:shared-cache \
+        component-certificate:azmi-certificate:component,client-certificate; do
+        IFS=: read -r dir name features <<<"$build"
+        CARGO_TARGET_DIR="target/$dir" cargo build --quiet --profile component -p azmi \
+            --target wasm32-wasip2 --features "$features"
+        built="target/$dir/wasm32-wasip2/component/azmi.wasm"
+        shipped="target/shipped/$name.wasm"
+        if [ ! "$shipped" -nt "$built" ]; then
+            examples/node-jco/node_modules/.bin/jco opt "$built" -o "$shipped.partial" --quiet -- \
+                -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+                --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+            mv "$shipped.partial" "$shipped"
+        fi
+        echo "component: $shipped $(wc -c < "$shipped") bytes (cargo build: $(wc -c < "$built"))"
+    done
+
+# Install jco and Binaryen (npm, pinned by examples/node-jco/package-lock.json) unless present.
+jco:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v npm >/dev/null 2>&1 \
+        || { echo "azmi needs Node.js 20+ with npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+    test -x examples/node-jco/node_modules/.bin/jco \
+        || (cd examples/node-jco && npm install --no-audit --no-fund --loglevel=error)
 
 # (cargo-fuzz needs nightly for its -Z flags: the recipe installs it with rustup when missing;
 # where rustup cannot fetch it (no dist server), it runs on the pinned stable toolchain with
@@ -129,9 +153,11 @@ bench:
 emulator port="8080":
     cargo run --quiet -p azmi-host-test --bin azmi -- emulator --port {{port}}
 
-# Build the self-contained azmi CLI (release) into target/release/azmi.
+# Build the self-contained azmi CLI (release) into target/release/azmi, and precompile its
+# components next to it (each run then loads one instead of compiling it).
 cli:
     cargo build --release -p azmi-host-test --bin azmi
+    target/release/azmi precompile
 
 # The wasmtime plugin example: 100 calls = 1 upstream request, typed errors, cached calls/s.
 plugin:

@@ -31,6 +31,10 @@ fn main() {
     ] {
         let wasm = build_component(&root, features, dir);
         println!("cargo:rustc-env={variable}={}", wasm.display());
+        // Names the component's precompiled form (`azmi precompile`), so a file made from
+        // another build is never picked up.
+        let bytes = std::fs::read(&wasm).expect("reading the component");
+        println!("cargo:rustc-env={variable}_HASH={:016x}", fnv1a(&bytes));
     }
 }
 
@@ -67,4 +71,12 @@ fn build_component(root: &std::path::Path, features: &str, dir: &str) -> PathBuf
         .join("azmi.wasm");
     assert!(wasm.exists(), "{} was not produced", wasm.display());
     wasm
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of the component's bytes (not a security check:
+/// whoever can write next to the binary can replace the binary).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -1,4 +1,5 @@
-//! The `azmi` command line: `token`, `emulator`, `demo`, and `serve` for the Spin example.
+//! The `azmi` command line: `token`, `doctor`, `precompile`, `emulator`, `demo`, and `serve`
+//! for the Spin example.
 //! Its flags, its JSON output and its exit codes are a stable contract: scripts and tests
 //! depend on them.
 
@@ -12,8 +13,9 @@ use crate::bindings::{IdentitySelector, TokenRequest};
 use crate::egress::Egress;
 use crate::emulator::{Config, Emulator, TestCertificate};
 use crate::file_store::FileStore;
-use crate::host::{GuestConfig, Host};
+use crate::host::GuestConfig;
 use crate::keyvalue::KeyValue;
+use crate::precompiled::{self, Build};
 use azmi::proto::is_managed_identity_variable;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -59,6 +61,14 @@ enum Command {
     /// that decided it, the endpoint, what the host allows, whether the endpoint answers, and
     /// one verdict with the fix (exit 0 ok, 2 unavailable or unreachable, 3 misconfigured).
     Doctor(doctor::DoctorArgs),
+    /// Compile the embedded components once for this machine and write them next to this
+    /// binary (or into --dir), so every later start loads one in milliseconds instead of
+    /// compiling it (`just cli` runs it).
+    Precompile {
+        /// Where to write them (default: this binary's directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +194,7 @@ pub fn main() -> i32 {
             Command::Demo => demo().await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
+            Command::Precompile { dir } => precompile(dir),
         }
     });
     result.unwrap_or_else(|e| {
@@ -246,13 +257,30 @@ async fn cli_guest(
         .then(FileStore::default_dir)
         .flatten()
         .map(|dir| KeyValue::files(FileStore::new(dir)));
-    let host = match (&cache, certificate) {
-        (_, true) => Host::with_certificates()?,
-        (Some(_), false) => Host::shared()?,
-        (None, false) => Host::new()?,
-    };
+    let (host, _) = precompiled::load(cli_build(certificate, cache.is_some()))?;
     config.keyvalue = cache.clone();
     Ok((host.instantiate(config).await?, cache, chain))
+}
+
+fn precompile(dir: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
+    let dir = dir
+        .or_else(precompiled::dir)
+        .ok_or_else(|| anyhow::anyhow!("cannot tell this binary's directory; pass --dir"))?;
+    for (path, size) in precompiled::precompile(&dir)? {
+        println!("{} ({size} bytes)", path.display());
+    }
+    Ok(0)
+}
+
+/// The component `azmi token` runs: the certificate build when a certificate is configured
+/// (its cache stays in the process), else the shared-cache build with the file cache, else the
+/// plain one.
+pub(crate) fn cli_build(certificate: bool, file_cache: bool) -> Build {
+    match (certificate, file_cache) {
+        (true, _) => Build::Certificate,
+        (false, true) => Build::Shared,
+        (false, false) => Build::Plain,
+    }
 }
 
 async fn token(args: TokenArgs) -> anyhow::Result<i32> {
@@ -376,7 +404,7 @@ async fn demo() -> anyhow::Result<i32> {
         "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
         DEMO_AUTHORITY.to_string(),
     )];
-    let host = Host::new()?;
+    let (host, _) = precompiled::load(Build::Plain)?;
     let mut guest = host
         .instantiate(GuestConfig {
             env,

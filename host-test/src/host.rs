@@ -131,15 +131,26 @@ impl Host {
     /// event loop and every import call allocates a host task: a cached `get-token` costs
     /// about twice as much (`just bench`).
     pub fn from_bytes(wasm: &[u8]) -> wasmtime::Result<Self> {
+        let engine = Self::new_engine()?;
+        let component = Component::new(&engine, wasm)?;
+        Self::from_component(&engine, &component)
+    }
+
+    /// The engine every host uses (and [`crate::precompiled`] compiles for: a precompiled
+    /// component loads only into an engine configured the same way).
+    pub fn new_engine() -> wasmtime::Result<Engine> {
         let mut config = wasmtime::Config::new();
         config.concurrency_support(false);
-        let engine = Engine::new(&config)?;
-        let component = Component::new(&engine, wasm)?;
-        let mut linker = Linker::new(&engine);
+        Engine::new(&config)
+    }
+
+    /// A host for a component already compiled (or deserialized) for `engine`.
+    pub fn from_component(engine: &Engine, component: &Component) -> wasmtime::Result<Self> {
+        let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         add_keyvalue_to_linker(&mut linker)?;
-        let pre = ManagedIdentityPre::new(linker.instantiate_pre(&component)?)?;
+        let pre = ManagedIdentityPre::new(linker.instantiate_pre(component)?)?;
         Ok(Self { pre })
     }
 

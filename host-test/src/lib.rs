@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod file_store;
 pub mod host;
 pub mod keyvalue;
+pub mod precompiled;
 pub mod serve;
 
 pub use bindings::{AccessToken, Error as TokenError, IdentitySelector, Source, TokenRequest};

@@ -27,4 +27,4 @@ pub use plugin::{Config, Credential, Plugin, is_managed_identity_variable};
 
 /// Where `just component` (and the host-test build) puts `azmi.wasm`, relative to the
 /// repository root.
-pub const DEFAULT_COMPONENT: &str = "target/component/wasm32-wasip2/component/azmi.wasm";
+pub const DEFAULT_COMPONENT: &str = "target/shipped/azmi.wasm";

@@ -13,7 +13,7 @@ use std::time::Instant;
 /// Azure managed-identity tokens from azmi.wasm loaded as a wasmtime plugin.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The azmi component [default: $AZMI_COMPONENT, else target/component/wasm32-wasip2/component/azmi.wasm].
+    /// The azmi component [default: $AZMI_COMPONENT, else target/shipped/azmi.wasm].
     #[arg(long)]
     component: Option<PathBuf>,
     /// The scope to ask for.

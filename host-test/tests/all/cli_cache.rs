@@ -23,6 +23,7 @@ async fn run(imds: &str, cache: &Path, extra: &[&str]) -> Output {
         .env_clear()
         .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds)
         .env("XDG_CACHE_HOME", cache)
+        .env("AZMI_PRECOMPILED_DIR", crate::cli::precompiled())
         // No Arc agent, whatever this machine has (a directory that does not exist).
         .env("AZMI_ARC_AGENT_DIR", cache.join("no-arc-agent"));
     let output = tokio::task::spawn_blocking(move || command.output().expect("running azmi"))

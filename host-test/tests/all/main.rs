@@ -16,6 +16,7 @@ mod doctor;
 mod egress;
 mod imds;
 mod leaks;
+mod precompiled;
 mod response_cap;
 mod retry;
 mod shared_cache;
