@@ -167,8 +167,23 @@ async fn cli_exit_codes_follow_the_error_class() {
     assert_eq!(emulator.token_requests(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cli_every_source_end_to_end_against_azmi_emulator() {
+/// Every source the emulator serves, as its banner names them.
+pub(crate) const EVERY_SOURCE: [&str; 10] = [
+    "imds",
+    "app_service",
+    "app_service_2017",
+    "azure_ml",
+    "cloud_shell",
+    "azure_arc",
+    "service_fabric",
+    "workload_identity",
+    "client_secret",
+    "client_certificate",
+];
+
+/// `azmi emulator --port 0` in a child process (stopped on drop) and its banner: one line per
+/// source with the variables that point it at the emulator.
+pub(crate) fn emulator_process() -> (crate::util::ChildProcess, Vec<String>) {
     let mut child = crate::util::ChildProcess(
         Command::new(AZMI)
             .args(["emulator", "--port", "0"])
@@ -191,31 +206,31 @@ async fn cli_every_source_end_to_end_against_azmi_emulator() {
         banner[0].starts_with("azmi emulator listening on http://127.0.0.1:"),
         "{banner:?}"
     );
+    (child, banner)
+}
+
+/// The variables `banner` gives for `source`.
+pub(crate) fn source_env(banner: &[String], source: &str) -> Vec<(String, String)> {
+    let prefix = format!("{source}: ");
+    let vars = banner
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {source} line in {banner:?}"));
+    vars.split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_every_source_end_to_end_against_azmi_emulator() {
+    let (child, banner) = emulator_process();
     let mut results = Vec::new();
-    for source in [
-        "imds",
-        "app_service",
-        "app_service_2017",
-        "azure_ml",
-        "cloud_shell",
-        "azure_arc",
-        "service_fabric",
-        "workload_identity",
-        "client_secret",
-        "client_certificate",
-    ] {
-        let prefix = format!("{source}: ");
-        let vars = banner
-            .iter()
-            .find_map(|l| l.trim_start().strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {source} line in {banner:?}"));
-        let env: Vec<(&str, String)> = vars
-            .split(' ')
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap();
-                (k, v.to_string())
-            })
-            .collect();
+    for source in EVERY_SOURCE {
+        let owned = source_env(&banner, source);
+        let env: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let mut args = vec!["token", "--scope", SCOPE, "--repeat", "2", "--no-cache"];
         if source.starts_with("client_") {
             // A service principal is the default chain's environment credential.

@@ -136,3 +136,96 @@ async fn a_client_secret_is_checked_as_the_chain_would_use_it() {
     );
     assert!(!String::from_utf8_lossy(&output.stdout).contains("a-client-secret-value"));
 }
+
+/// Variables whose values `azmi doctor` must never print.
+const SECRET_VARIABLES: [&str; 4] = [
+    "IDENTITY_HEADER",
+    "MSI_SECRET",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+];
+
+/// `--credential default` for a service principal (the chain's environment link), else the
+/// managed-identity credential.
+fn doctor_args(source: &str, fetch: bool) -> Vec<&'static str> {
+    let mut args = vec!["doctor", "--json"];
+    if fetch {
+        args.push("--fetch");
+    }
+    if source.starts_with("client_") {
+        args.extend(["--credential", "default"]);
+    }
+    args
+}
+
+/// Every source the emulator serves, healthy: doctor names it, reaches it, fetches a token
+/// from it (reporting its lifetime, never the token) and prints no secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_source_against_the_emulator_is_ok_and_fetches_without_printing_secrets() {
+    let (_emulator, banner) = crate::cli::emulator_process();
+    for source in crate::cli::EVERY_SOURCE {
+        let owned = crate::cli::source_env(&banner, source);
+        let env: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let (output, _) = azmi(&doctor_args(source, true), &env).await;
+        let r = report(&output);
+        assert_eq!(output.status.code(), Some(0), "{source}: {r}");
+        assert_eq!(r["source"], source, "{r}");
+        assert_eq!(r["reachable"]["result"], "connected", "{source}: {r}");
+        assert!(
+            r["verdict"].as_str().unwrap().starts_with("ok: "),
+            "{source}: {r}"
+        );
+        assert_eq!(r["fetch"]["ok"], true, "{source}: {r}");
+        assert_eq!(r["fetch"]["source"], source, "{source}: {r}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        for (name, value) in &owned {
+            if SECRET_VARIABLES.contains(&name.as_str()) {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "{source}: {name} printed: {text}"
+                );
+            }
+        }
+        assert!(!text.contains("emu."), "{source}: no token: {text}");
+    }
+}
+
+/// Every source with its endpoint moved to a closed loopback port: doctor says unreachable,
+/// names the address, and exits 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_source_with_nothing_listening_is_unreachable_and_exits_2() {
+    let (_emulator, banner) = crate::cli::emulator_process();
+    let http = banner[0]
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_string();
+    let https = banner[0]
+        .rsplit("https://")
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let closed = closed_port();
+    let nowhere = format!("127.0.0.1:{}", closed.port);
+    for source in crate::cli::EVERY_SOURCE {
+        let owned: Vec<(String, String)> = crate::cli::source_env(&banner, source)
+            .into_iter()
+            .map(|(k, v)| (k, v.replace(&http, &nowhere).replace(&https, &nowhere)))
+            .collect();
+        let env: Vec<(&str, String)> = owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let (output, _) = azmi(&doctor_args(source, false), &env).await;
+        let r = report(&output);
+        assert_eq!(output.status.code(), Some(2), "{source}: {r}");
+        assert_eq!(r["source"], source, "{r}");
+        assert_eq!(r["reachable"]["address"], nowhere, "{source}: {r}");
+        assert!(
+            r["verdict"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("unreachable: nothing answers at {nowhere}")),
+            "{source}: {r}"
+        );
+    }
+}
