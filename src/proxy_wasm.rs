@@ -66,8 +66,10 @@
 
 pub mod call;
 pub mod config;
+pub mod filter;
 pub mod glue;
 pub mod link;
+pub mod stats;
 pub mod store;
 pub mod token_root;
 pub mod verdict;
@@ -82,7 +84,11 @@ mod root;
 #[cfg(feature = "proxy-wasm")]
 mod stream;
 
-pub use config::{CredentialConfig, DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig};
+pub use config::{
+    CredentialConfig, DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig, LogLevelConfig,
+    Unmapped,
+};
+pub use filter::Filter;
 pub use token_root::{LocalReply, TokenRoot, Verdict};
 
 /// Registers the filter's root context with the proxy-wasm SDK; call it from the module's
