@@ -98,8 +98,9 @@ pub struct FilterConfig {
     /// request, or, with `upstreams`, for the requests whose authority it does not map.
     #[serde(default)]
     pub scope: Option<String>,
-    /// A scope per upstream: the request's `:authority` (lower-cased; `host:port` is looked
-    /// up as given, then as `host`) → scope. Each scope has its own token and token request.
+    /// A scope per upstream: a lower-case authority → scope. A request's `:authority` is
+    /// lower-cased and looked up as given, then without its `:port`. Each scope has its own
+    /// token and token request.
     #[serde(default)]
     pub upstreams: Option<BTreeMap<String, String>>,
     /// What to do with a request `upstreams` does not map when there is no `scope`.

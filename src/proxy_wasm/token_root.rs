@@ -15,9 +15,8 @@ use super::link::{self, LinkChoice};
 use crate::drive::SharedStore;
 use crate::drive::lines;
 use crate::proto::{
-    self, Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
-    IdentitySelector, ManagedIdentity, SharedSlot, TokenRequest, TransportError, UnixMillis,
-    splitmix64,
+    self, Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, IdentitySelector,
+    ManagedIdentity, SharedSlot, TokenRequest, TransportError, UnixMillis, splitmix64,
 };
 
 /// After a failed fetch, requests in this window get the same answer without a new token
@@ -251,11 +250,6 @@ impl TokenRoot {
         self.waiting.contains(&context_id)
     }
 
-    /// Whether the fetch in flight waits for the answer to call `call`.
-    pub fn awaits(&self, call: u32) -> bool {
-        self.fetch.as_ref().is_some_and(|f| f.call == Some(call))
-    }
-
     /// Stream `context_id` ended (client gone): forget it.
     pub fn on_stream_done(&mut self, context_id: u32) {
         self.waiting.retain(|&id| id != context_id);
@@ -304,37 +298,6 @@ impl TokenRoot {
                 effects
             }
         }
-    }
-
-    /// The response to call `call` (or why none came), at `now`.
-    pub fn on_response(
-        &mut self,
-        now: UnixMillis,
-        call: u32,
-        result: Result<HttpResponse, TransportError>,
-        dispatch: &mut impl Dispatch,
-        store: &mut impl SharedStore,
-    ) -> Effects {
-        let Some(fetch) = self.fetch.as_mut().filter(|f| f.call == Some(call)) else {
-            // A call the fetch gave up on (deadline passed): nothing waits for it.
-            return Effects::default();
-        };
-        fetch.call = None;
-        let effects = self.advance(now, Some(result), dispatch, store);
-        self.with_notes(effects)
-    }
-
-    /// When the root wants its next tick, in milliseconds from `now`; `None`: no tick needed
-    /// (requests wake the root when they need it).
-    pub fn next_tick_ms(&self, now: UnixMillis) -> Option<u64> {
-        if self.wake_pending {
-            return Some(1);
-        }
-        let at = match &self.fetch {
-            Some(fetch) => fetch.acquisition.poll_timeout()?,
-            None => self.follow?,
-        };
-        Some(now.millis_until(at).max(1))
     }
 
     /// Resumes every paused stream with `verdict`, in arrival order.

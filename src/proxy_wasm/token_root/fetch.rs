@@ -11,6 +11,42 @@ use crate::proto::{
 };
 
 impl TokenRoot {
+    /// Whether the fetch in flight waits for the answer to call `call`.
+    pub fn awaits(&self, call: u32) -> bool {
+        self.fetch.as_ref().is_some_and(|f| f.call == Some(call))
+    }
+
+    /// The response to call `call` (or why none came), at `now`.
+    pub fn on_response(
+        &mut self,
+        now: UnixMillis,
+        call: u32,
+        result: Result<HttpResponse, TransportError>,
+        dispatch: &mut impl Dispatch,
+        store: &mut impl SharedStore,
+    ) -> Effects {
+        let Some(fetch) = self.fetch.as_mut().filter(|f| f.call == Some(call)) else {
+            // A call the fetch gave up on (deadline passed): nothing waits for it.
+            return Effects::default();
+        };
+        fetch.call = None;
+        let effects = self.advance(now, Some(result), dispatch, store);
+        self.with_notes(effects)
+    }
+
+    /// When the root wants its next tick, in milliseconds from `now`; `None`: no tick needed
+    /// (requests wake the root when they need it).
+    pub fn next_tick_ms(&self, now: UnixMillis) -> Option<u64> {
+        if self.wake_pending {
+            return Some(1);
+        }
+        let at = match &self.fetch {
+            Some(fetch) => fetch.acquisition.poll_timeout()?,
+            None => self.follow?,
+        };
+        Some(now.millis_until(at).max(1))
+    }
+
     /// Starts a fetch: the core decides whether it is a first fetch or a proactive refresh.
     /// A lease this root took is released when no fetch starts.
     pub(super) fn start(
