@@ -12,6 +12,7 @@
 mod chain;
 mod client;
 mod leaks;
+mod operators;
 mod rig;
 mod workers;
 

@@ -37,16 +37,28 @@ fn lines_of_a_retried_fetch(root: &mut TokenRoot) -> Vec<(Level, String)> {
     log.extend(root.on_request(T0, 1, &mut mem).log);
     log.extend(root.on_tick(T0, &mut calls, &mut mem).log);
     let answered = T0.plus_millis(7);
-    log.extend(root.on_response(answered, 1, Ok(status(500)), &mut calls, &mut mem).log);
+    log.extend(
+        root.on_response(answered, 1, Ok(status(500)), &mut calls, &mut mem)
+            .log,
+    );
     let retry = UnixMillis(answered.0 + root.next_tick_ms(answered).unwrap());
     log.extend(root.on_tick(retry, &mut calls, &mut mem).log);
     let failed = retry.plus_millis(3);
     let refused = TransportError::new(TransportErrorKind::Timeout, "connection reset");
-    log.extend(root.on_response(failed, 2, Err(refused), &mut calls, &mut mem).log);
+    log.extend(
+        root.on_response(failed, 2, Err(refused), &mut calls, &mut mem)
+            .log,
+    );
     let again = UnixMillis(failed.0 + root.next_tick_ms(failed).unwrap());
     log.extend(root.on_tick(again, &mut calls, &mut mem).log);
     let done = again.plus_millis(2);
-    let effects = root.on_response(done, 3, Ok(token_response("tok-7", done, 3_600)), &mut calls, &mut mem);
+    let effects = root.on_response(
+        done,
+        3,
+        Ok(token_response("tok-7", done, 3_600)),
+        &mut calls,
+        &mut mem,
+    );
     assert_eq!(effects.resume.len(), 1);
     log.extend(effects.log);
     log.extend(root.on_request(done, 2, &mut mem).log);
@@ -55,26 +67,71 @@ fn lines_of_a_retried_fetch(root: &mut TokenRoot) -> Vec<(Level, String)> {
 }
 
 fn has(log: &[(Level, String)], level: Level, text: &str) -> bool {
-    log.iter().any(|(l, line)| *l == level && line.contains(text))
+    log.iter()
+        .any(|(l, line)| *l == level && line.contains(text))
 }
 
 #[test]
 fn verbose_logs_every_event_at_the_matching_envoy_level() {
     let log = lines_of_a_retried_fetch(&mut imds(Some("verbose"), None));
     let text: Vec<&str> = log.iter().map(|(_, l)| l.as_str()).collect();
-    assert!(has(&log, Level::Debug, "azmi: cache miss for https://vault.azure.net/.default"), "{text:#?}");
-    assert!(has(&log, Level::Info, "azmi: IMDS: GET http://127.0.0.1:9/metadata/identity/oauth2/token (x-ms-client-request-id "), "{text:#?}");
-    assert!(has(&log, Level::Info, "azmi: IMDS: HTTP 500 in 7 ms"), "{text:#?}");
+    assert!(
+        has(
+            &log,
+            Level::Debug,
+            "azmi: cache miss for https://vault.azure.net/.default"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has(
+            &log,
+            Level::Info,
+            "azmi: IMDS: GET http://127.0.0.1:9/metadata/identity/oauth2/token (x-ms-client-request-id "
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has(&log, Level::Info, "azmi: IMDS: HTTP 500 in 7 ms"),
+        "{text:#?}"
+    );
     assert!(has(&log, Level::Info, "azmi: IMDS: waiting "), "{text:#?}");
-    assert!(has(&log, Level::Warn, "azmi: IMDS: no response in 3 ms: connection reset"), "{text:#?}");
-    assert!(has(&log, Level::Info, "azmi: IMDS: HTTP 200 in 2 ms"), "{text:#?}");
-    assert!(has(&log, Level::Info, "token for https://vault.azure.net/.default from IMDS"), "{text:#?}");
-    assert!(has(&log, Level::Debug, "azmi: cache hit for https://vault.azure.net/.default (IMDS)"), "{text:#?}");
+    assert!(
+        has(
+            &log,
+            Level::Warn,
+            "azmi: IMDS: no response in 3 ms: connection reset"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has(&log, Level::Info, "azmi: IMDS: HTTP 200 in 2 ms"),
+        "{text:#?}"
+    );
+    assert!(
+        has(
+            &log,
+            Level::Info,
+            "token for https://vault.azure.net/.default from IMDS"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has(
+            &log,
+            Level::Debug,
+            "azmi: cache hit for https://vault.azure.net/.default (IMDS)"
+        ),
+        "{text:#?}"
+    );
     let sent = log.iter().filter(|(_, l)| l.contains(": GET ")).count();
     assert_eq!(sent, 3, "one line per token request: {text:#?}");
     for (_, line) in &log {
         assert!(!line.contains("tok-7"), "{line}");
-        assert!(!line.contains("api-version") && !line.contains('?'), "no query: {line}");
+        assert!(
+            !line.contains("api-version") && !line.contains('?'),
+            "no query: {line}"
+        );
     }
 }
 
@@ -87,11 +144,21 @@ fn the_level_comes_from_the_configuration_else_azure_log_level_and_is_silent_by_
 
     let info = lines_of_a_retried_fetch(&mut imds(None, Some("info")));
     assert!(has(&info, Level::Info, "HTTP 500 in 7 ms"));
-    assert!(!info.iter().any(|(l, _)| *l == Level::Debug), "no cache lines at info");
+    assert!(
+        !info.iter().any(|(l, _)| *l == Level::Debug),
+        "no cache lines at info"
+    );
 
     let warning = lines_of_a_retried_fetch(&mut imds(Some("warning"), Some("verbose")));
-    assert!(has(&warning, Level::Warn, "no response in 3 ms"), "the configuration wins");
-    assert!(!warning.iter().any(|(_, l)| l.contains(": GET ") || l.contains("cache ")));
+    assert!(
+        has(&warning, Level::Warn, "no response in 3 ms"),
+        "the configuration wins"
+    );
+    assert!(
+        !warning
+            .iter()
+            .any(|(_, l)| l.contains(": GET ") || l.contains("cache "))
+    );
 }
 
 #[test]
@@ -101,14 +168,30 @@ fn a_refresh_logs_its_start_and_a_refused_dispatch_its_reason() {
     let mut calls = Calls::default();
     root.on_request(T0, 1, &mut mem);
     root.on_tick(T0, &mut calls, &mut mem);
-    root.on_response(T0, 1, Ok(token_response("old", T0, 7_200)), &mut calls, &mut mem);
+    root.on_response(
+        T0,
+        1,
+        Ok(token_response("old", T0, 7_200)),
+        &mut calls,
+        &mut mem,
+    );
     let due = T0.plus_millis(3_601_000);
     assert!(root.on_request(due, 2, &mut mem).wake);
     calls.refuse = true;
     let log = root.on_tick(due, &mut calls, &mut mem).log;
     let text: Vec<&str> = log.iter().map(|(_, l)| l.as_str()).collect();
-    assert!(has(&log, Level::Info, "azmi: IMDS: refreshing the cached token"), "{text:#?}");
-    assert!(has(&log, Level::Warn, "azmi: IMDS: no response in 0 ms: no cluster \"imds\""), "{text:#?}");
+    assert!(
+        has(&log, Level::Info, "azmi: IMDS: refreshing the cached token"),
+        "{text:#?}"
+    );
+    assert!(
+        has(
+            &log,
+            Level::Warn,
+            "azmi: IMDS: no response in 0 ms: no cluster \"imds\""
+        ),
+        "{text:#?}"
+    );
 }
 
 #[test]
@@ -122,7 +205,11 @@ fn no_secret_reaches_a_diagnostics_line() {
         ],
     );
     let mut calls = Calls::default();
-    let mut log = root.on_request(T0, 1, &mut mem).log.into_iter().collect::<Vec<_>>();
+    let mut log = root
+        .on_request(T0, 1, &mut mem)
+        .log
+        .into_iter()
+        .collect::<Vec<_>>();
     log.extend(root.on_tick(T0, &mut calls, &mut mem).log);
     assert_eq!(calls.sent[0].header("X-IDENTITY-HEADER"), Some(SECRET));
     // The service echoes the secret in an error body, then answers with a token.
@@ -134,10 +221,19 @@ fn no_secret_reaches_a_diagnostics_line() {
     log.extend(root.on_response(T0, 1, Ok(echo), &mut calls, &mut mem).log);
     let now = UnixMillis(T0.0 + root.next_tick_ms(T0).unwrap());
     log.extend(root.on_tick(now, &mut calls, &mut mem).log);
-    let effects = root.on_response(now, 2, Ok(token_response("tok-s3cr3t", now, 3_600)), &mut calls, &mut mem);
+    let effects = root.on_response(
+        now,
+        2,
+        Ok(token_response("tok-s3cr3t", now, 3_600)),
+        &mut calls,
+        &mut mem,
+    );
     log.extend(effects.log);
     log.extend(root.on_request(now, 2, &mut mem).log);
-    assert!(has(&log, Level::Info, "GET http://127.0.0.1:41741/msi/token"), "{log:#?}");
+    assert!(
+        has(&log, Level::Info, "GET http://127.0.0.1:41741/msi/token"),
+        "{log:#?}"
+    );
     for (_, line) in &log {
         assert!(!line.contains(SECRET), "{line}");
         assert!(!line.contains("tok-s3cr3t"), "{line}");

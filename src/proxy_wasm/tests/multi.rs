@@ -55,11 +55,16 @@ fn each_upstream_gets_its_own_scope_token_and_token_request() {
     resources.sort();
     assert_eq!(
         resources,
-        ["https%3A%2F%2Fstorage.azure.com", "https%3A%2F%2Fvault.azure.net"]
+        [
+            "https%3A%2F%2Fstorage.azure.com",
+            "https%3A%2F%2Fvault.azure.net"
+        ]
     );
     // Call ids are 1-based positions in `sent`.
     let call_for = |resource_host: &str| {
-        let i = (0..2).find(|i| resource(*i).contains(resource_host)).unwrap();
+        let i = (0..2)
+            .find(|i| resource(*i).contains(resource_host))
+            .unwrap();
         u32::try_from(i + 1).unwrap()
     };
     let (vault_call, storage_call) = (call_for("vault"), call_for("storage"));
@@ -116,14 +121,19 @@ fn an_unmapped_upstream_gets_the_generic_503_once_logged_or_passes_untouched() {
     let (level, line) = first.log.expect("the first refusal is logged");
     assert_eq!(level, Level::Warn);
     assert!(line.contains(r#"\"other.test\""#), "{line}");
-    assert!(line.contains(body["request_id"].as_str().unwrap()), "{line}");
+    assert!(
+        line.contains(body["request_id"].as_str().unwrap()),
+        "{line}"
+    );
     let again = filter.on_request(T0, 2, Some("other.test"), &mut mem);
     assert_eq!(reply(&again.verdict)["request_id"], body["request_id"]);
     assert!(again.log.is_none(), "one line per authority");
     let startup = filter.startup_log();
     assert!(
-        startup.iter().any(|(_, l)| l.contains("vault.test -> https://vault.azure.net/.default")
-            && l.contains(body["request_id"].as_str().unwrap())),
+        startup.iter().any(
+            |(_, l)| l.contains("vault.test -> https://vault.azure.net/.default")
+                && l.contains(body["request_id"].as_str().unwrap())
+        ),
         "{startup:?}"
     );
 
@@ -159,12 +169,18 @@ fn the_single_scope_configuration_still_works_without_reading_the_authority() {
 #[test]
 fn a_bad_upstream_map_is_refused_with_one_clear_reason() {
     for (json, expected) in [
-        (r#"{"cluster": "c", "upstreams": {}}"#, "\"upstreams\" is empty"),
+        (
+            r#"{"cluster": "c", "upstreams": {}}"#,
+            "\"upstreams\" is empty",
+        ),
         (
             r#"{"cluster": "c", "upstreams": {"v.test": "a b"}}"#,
             "maps \"v.test\" to a bad scope",
         ),
-        (r#"{"cluster": "c", "upstreams": {"v.test": ""}}"#, "bad scope"),
+        (
+            r#"{"cluster": "c", "upstreams": {"v.test": ""}}"#,
+            "bad scope",
+        ),
         (
             r#"{"cluster": "c", "upstreams": {"V.test": "https://vault.azure.net/.default"}}"#,
             "not a lower-case authority",
@@ -181,15 +197,29 @@ fn a_bad_upstream_map_is_refused_with_one_clear_reason() {
             r#"{"cluster": "c", "scope": "s", "upstreams": {"v.test": "s"}, "unmapped": "pass"}"#,
             "keep one",
         ),
-        (r#"{"cluster": "c", "scope": "s", "unmapped": "deny"}"#, "needs \"upstreams\""),
+        (
+            r#"{"cluster": "c", "scope": "s", "unmapped": "deny"}"#,
+            "needs \"upstreams\"",
+        ),
         (
             r#"{"cluster": "c", "upstreams": {"v.test": "s"}, "unmapped": "drop"}"#,
             "unknown variant `drop`",
         ),
-        (r#"{"cluster": "c", "scope": "s", "log_level": "debug"}"#, "unknown variant `debug`"),
+        (
+            r#"{"cluster": "c", "scope": "s", "log_level": "debug"}"#,
+            "unknown variant `debug`",
+        ),
     ] {
         let error = FilterConfig::parse(json.as_bytes()).unwrap_err();
-        assert!(error.message().contains(expected), "{json}: {}", error.message());
-        assert!(!error.message().contains('\n'), "one line: {}", error.message());
+        assert!(
+            error.message().contains(expected),
+            "{json}: {}",
+            error.message()
+        );
+        assert!(
+            !error.message().contains('\n'),
+            "one line: {}",
+            error.message()
+        );
     }
 }

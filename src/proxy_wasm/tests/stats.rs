@@ -74,7 +74,11 @@ fn every_counter_and_one_gauge_per_scope_are_defined_under_azmi() {
     let mut host = Metrics::default();
     Stats::define(
         &mut host,
-        &["vault_azure_net".into(), "storage_azure_com".into(), "vault_azure_net".into()],
+        &[
+            "vault_azure_net".into(),
+            "storage_azure_com".into(),
+            "vault_azure_net".into(),
+        ],
     );
     let names: Vec<(MetricKind, &str)> =
         host.defined.iter().map(|(k, n)| (*k, n.as_str())).collect();
@@ -91,8 +95,14 @@ fn every_counter_and_one_gauge_per_scope_are_defined_under_azmi() {
             (Counter, "azmi.requests_unauthenticated"),
             (Counter, "azmi.requests_passed_through"),
             (Gauge, "azmi.scope.vault_azure_net.token_expires_in_seconds"),
-            (Gauge, "azmi.scope.storage_azure_com.token_expires_in_seconds"),
-            (Gauge, "azmi.scope.vault_azure_net_2.token_expires_in_seconds"),
+            (
+                Gauge,
+                "azmi.scope.storage_azure_com.token_expires_in_seconds"
+            ),
+            (
+                Gauge,
+                "azmi.scope.vault_azure_net_2.token_expires_in_seconds"
+            ),
         ]
     );
     assert!(host.log.is_empty());
@@ -104,9 +114,21 @@ fn every_counter_and_one_gauge_per_scope_are_defined_under_azmi() {
     };
     let stats = Stats::define(&mut host, &[]);
     assert_eq!(host.log.len(), 1);
-    assert!(host.log[0].1.contains("azmi.requests_rejected"), "{:?}", host.log);
-    let reply = LocalReply { status: 503, body: "{}".into() };
-    assert!(!glue::apply(&mut host, &stats, "authorization", &Verdict::Reply(reply)));
+    assert!(
+        host.log[0].1.contains("azmi.requests_rejected"),
+        "{:?}",
+        host.log
+    );
+    let reply = LocalReply {
+        status: 503,
+        body: "{}".into(),
+    };
+    assert!(!glue::apply(
+        &mut host,
+        &stats,
+        "authorization",
+        &Verdict::Reply(reply)
+    ));
     assert!(host.values.is_empty());
 }
 
@@ -114,15 +136,31 @@ fn every_counter_and_one_gauge_per_scope_are_defined_under_azmi() {
 fn requests_and_token_requests_are_counted_as_the_glue_performs_them() {
     let mut host = Metrics::default();
     let stats = Stats::define(&mut host, &["vault_azure_net".into()]);
-    let reply = LocalReply { status: 503, body: "{}".into() };
-    for verdict in [forward(), forward(), Verdict::ForwardUnauthenticated, Verdict::PassThrough] {
+    let reply = LocalReply {
+        status: 503,
+        body: "{}".into(),
+    };
+    for verdict in [
+        forward(),
+        forward(),
+        Verdict::ForwardUnauthenticated,
+        Verdict::PassThrough,
+    ] {
         assert!(glue::apply(&mut host, &stats, "authorization", &verdict));
     }
-    assert!(!glue::apply(&mut host, &stats, "authorization", &Verdict::Pause));
+    assert!(!glue::apply(
+        &mut host,
+        &stats,
+        "authorization",
+        &Verdict::Pause
+    ));
     let effects = Effects {
         resume: vec![(1, forward()), (2, Verdict::Reply(reply))],
         token_requests: 2,
-        token_failures: vec![ErrorClass::AuthenticationFailed, ErrorClass::AuthenticationFailed],
+        token_failures: vec![
+            ErrorClass::AuthenticationFailed,
+            ErrorClass::AuthenticationFailed,
+        ],
         ..Effects::default()
     };
     glue::perform(&mut host, &stats, 0, "authorization", &effects);
@@ -139,9 +177,16 @@ fn requests_and_token_requests_are_counted_as_the_glue_performs_them() {
     assert!(!stats.due(T0.plus_millis(999)));
     assert!(stats.due(T0.plus_millis(1_000)));
     stats.record(&mut host, [None].into_iter());
-    assert!(!host.values.contains_key("azmi.scope.vault_azure_net.token_expires_in_seconds"));
+    assert!(
+        !host
+            .values
+            .contains_key("azmi.scope.vault_azure_net.token_expires_in_seconds")
+    );
     stats.record(&mut host, [Some(3_599)].into_iter());
-    assert_eq!(host.get("azmi.scope.vault_azure_net.token_expires_in_seconds"), 3_599);
+    assert_eq!(
+        host.get("azmi.scope.vault_azure_net.token_expires_in_seconds"),
+        3_599
+    );
 }
 
 #[test]
@@ -154,9 +199,16 @@ fn the_root_reports_its_token_requests_and_failures_by_class() {
     let mut calls = Calls::default();
     root.on_request(T0, 1, &mut mem);
     let started = root.on_tick(T0, &mut calls, &mut mem);
-    assert_eq!((started.token_requests, started.token_failures.len()), (1, 0));
+    assert_eq!(
+        (started.token_requests, started.token_failures.len()),
+        (1, 0)
+    );
     // IMDS answers 400 (not retried): one failure, authentication_failed.
-    let bad = HttpResponse { status: 400, headers: Vec::new(), body: b"{}".to_vec() };
+    let bad = HttpResponse {
+        status: 400,
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+    };
     let failed = root.on_response(T0, 1, Ok(bad), &mut calls, &mut mem);
     assert_eq!(failed.token_requests, 0);
     assert_eq!(failed.token_failures, [ErrorClass::AuthenticationFailed]);
@@ -164,7 +216,13 @@ fn the_root_reports_its_token_requests_and_failures_by_class() {
     let later = T0.plus_millis(2_000);
     root.on_request(later, 2, &mut mem);
     assert_eq!(root.on_tick(later, &mut calls, &mut mem).token_requests, 1);
-    let ok = root.on_response(later, 2, Ok(token_response("t", later, 600)), &mut calls, &mut mem);
+    let ok = root.on_response(
+        later,
+        2,
+        Ok(token_response("t", later, 600)),
+        &mut calls,
+        &mut mem,
+    );
     assert!(ok.token_failures.is_empty());
     assert_eq!(root.expires_in(UnixMillis(later.0 + 100_000)), Some(500));
 }
