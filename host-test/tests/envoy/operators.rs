@@ -35,13 +35,20 @@ async fn stats(envoy: &Envoy) -> (BTreeMap<String, u64>, String) {
     (map, body)
 }
 
-/// The `azmi_` samples of `/stats/prometheus`, by metric name (labels dropped).
-async fn prometheus(envoy: &Envoy) -> BTreeMap<String, u64> {
+/// The `azmi_` samples of `/stats/prometheus`, by metric name (labels dropped), and their
+/// lines.
+async fn prometheus(envoy: &Envoy) -> (BTreeMap<String, u64>, String) {
     let (status, body) = super::client::get_once(envoy.admin, "/stats/prometheus")
         .await
         .unwrap();
     assert_eq!(status, 200, "{body}");
-    body.lines()
+    let ours: String = body
+        .lines()
+        .filter(|line| line.starts_with("azmi_") || line.starts_with("# TYPE azmi_"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let samples = body
+        .lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
             let (name, value) = line.rsplit_once(' ')?;
@@ -50,7 +57,8 @@ async fn prometheus(envoy: &Envoy) -> BTreeMap<String, u64> {
             name.starts_with("azmi_")
                 .then(|| Some((name.to_string(), value.parse::<f64>().ok()? as u64)))?
         })
-        .collect()
+        .collect();
+    (samples, ours)
 }
 
 /// The `/stats` value of `name`, 0 when Envoy has not shown it.
@@ -146,7 +154,8 @@ async fn stats_and_diagnostics_match_what_the_emulator_saw() {
         "{VAULT_GAUGE} = {gauge}, the token expires in {} s:\n{raw}",
         expires_on - now
     );
-    let prometheus = prometheus(&envoy).await;
+    let (prometheus, lines) = prometheus(&envoy).await;
+    eprintln!("envoy /stats/prometheus, the azmi lines:\n{lines}");
     for (name, value) in expected {
         let name = name.replace('.', "_");
         assert_eq!(stat(&prometheus, &name), value, "{name}: {prometheus:?}");
@@ -189,6 +198,10 @@ async fn stats_and_diagnostics_match_what_the_emulator_saw() {
         "\"failing\" is silent"
     );
     assert!(!envoy.log().contains(&token), "the token is never logged");
+    eprintln!(
+        "envoy log, \"log_level\": \"verbose\":\n{}\n{}\n{}",
+        sent[0], answered[0], hits[0]
+    );
 }
 
 /// `config`'s YAML with the catch-all route of every listener replaced by one virtual host per
