@@ -132,7 +132,11 @@ impl Filter {
                     failure_details(&unmapped_error(authority), &self.unmapped_id)
                 ),
             };
-            (Level::Warn, line)
+            let level = match verdict {
+                Verdict::PassThrough => Level::Info,
+                _ => Level::Warn,
+            };
+            (level, line)
         });
         RequestStep {
             verdict,

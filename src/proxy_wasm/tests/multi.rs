@@ -140,7 +140,9 @@ fn an_unmapped_upstream_gets_the_generic_503_once_logged_or_passes_untouched() {
     let mut passing = two_upstreams(r#", "unmapped": "pass""#);
     let step = passing.on_request(T0, 1, Some("other.test"), &mut mem);
     assert_eq!(step.verdict, Verdict::PassThrough);
-    assert!(step.log.unwrap().1.contains("pass untouched"));
+    let (level, line) = step.log.unwrap();
+    assert_eq!(level, Level::Info, "passing is configured, not a problem");
+    assert!(line.contains("pass untouched"), "{line}");
 
     // A default scope takes every other upstream.
     let mut defaulted = filter_of(&format!(
