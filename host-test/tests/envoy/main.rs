@@ -14,7 +14,9 @@ mod client;
 mod leaks;
 mod numbers;
 mod operators;
+mod reconfigure;
 mod rig;
+mod scopes;
 mod workers;
 
 use azmi_host_test::emulator::{Config, Emulator, Fault};
