@@ -41,6 +41,17 @@
 //!   sharing off (each worker then fetches its own token). Shared data is private to the
 //!   Envoy process, and only wasm modules with the same `vm_id` can read the entry (the
 //!   token); give the filter a `vm_id` of its own.
+//! * **A scope per upstream** ([`filter`]): `"upstreams"` maps the request's `:authority` to a
+//!   scope; the root context holds one [`TokenRoot`] per distinct scope (its own cache, single
+//!   flight and shared-store entry) and routes each request to one; an unmapped upstream gets
+//!   the default `"scope"`, or the generic 503, or passes untouched (`"unmapped"`).
+//! * **Diagnostics**: at the level of `"log_level"` (else `AZURE_LOG_LEVEL` in the VM
+//!   environment) the filter logs what the component logs — the drive loop's lines
+//!   ([`crate::drive::lines`]) for each token request, answer, transport failure, retry wait,
+//!   refresh start and cache hit or miss — at Envoy's error / warn / info / debug.
+//! * **Stats** ([`stats`]): `azmi.*` counters (token requests, failures by class, requests
+//!   authorized, rejected, forwarded without a token, passed through) and an expiry gauge per
+//!   scope, through proxy-wasm metrics.
 //! * `"credential": "default"` makes the filter choose its credential from the default chain
 //!   when it starts ([`link`]): a client secret in `AZURE_*`, else managed identity.
 //! * proxy-wasm has no file access: Azure Arc and workload identity (and, in the chain, a
@@ -66,8 +77,10 @@
 
 pub mod call;
 pub mod config;
+pub mod filter;
 pub mod glue;
 pub mod link;
+pub mod stats;
 pub mod store;
 pub mod token_root;
 pub mod verdict;
@@ -82,7 +95,11 @@ mod root;
 #[cfg(feature = "proxy-wasm")]
 mod stream;
 
-pub use config::{CredentialConfig, DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig};
+pub use config::{
+    CredentialConfig, DEFAULT_HEADER, FailMode, FilterConfig, IdentityConfig, LogLevelConfig,
+    Unmapped,
+};
+pub use filter::Filter;
 pub use token_root::{LocalReply, TokenRoot, Verdict};
 
 /// Registers the filter's root context with the proxy-wasm SDK; call it from the module's

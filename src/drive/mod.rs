@@ -19,6 +19,7 @@
 //! ```
 
 mod chain;
+pub mod lines;
 mod shared;
 
 pub use chain::get_token_default;
@@ -68,6 +69,13 @@ fn log(io: &mut impl Io, level: Level, make: impl FnOnce() -> String) {
     }
 }
 
+/// [`log`] for the non-blocking loop's host.
+fn note(host: &mut impl Dispatch, level: Level, make: impl FnOnce() -> String) {
+    if host.log_level().is_some_and(|at| level <= at) {
+        host.log(level, &make());
+    }
+}
+
 /// One `get-token` call: the cache, else a fetch driven to its end. `map` turns the token
 /// into what the caller returns, so a cache hit is served without copying the token first.
 pub fn get_token<T>(
@@ -79,14 +87,12 @@ pub fn get_token<T>(
     let now = io.now();
     if let Some(token) = fresh(credential, request, now)? {
         if io.log_level() == Some(Level::Verbose) {
-            let line = format!("azmi: cache hit for {} ({})", request.scope, token.source());
+            let line = lines::hit(request.scope, token.source());
             io.log(Level::Verbose, &line);
         }
         return Ok(map(token));
     }
-    log(io, Level::Verbose, || {
-        format!("azmi: cache miss for {}", request.scope)
-    });
+    log(io, Level::Verbose, || lines::miss(request.scope));
     let (env, facts, random) = (io.env(), io.facts(), io.random());
     let started = credential.start(now, request, &env, facts, random);
     if let Err(error) = &started {
@@ -96,12 +102,7 @@ pub fn get_token<T>(
         Start::Cached(token) => Ok(map(&token)),
         Start::Fetch(mut acquisition) => {
             if acquisition.is_refresh() {
-                log(io, Level::Info, || {
-                    format!(
-                        "azmi: {}: refreshing the cached token",
-                        acquisition.source()
-                    )
-                });
+                log(io, Level::Info, || lines::refreshing(acquisition.source()));
             }
             let outcome = run(&mut acquisition, io);
             // Why a refresh failed, kept only when it will be logged (`finish` consumes it).
@@ -156,36 +157,19 @@ pub fn run(acquisition: &mut Acquisition, io: &mut impl Io) -> Outcome {
         match acquisition.poll(io.now()) {
             Poll::Act(Action::Send(request)) => {
                 let sent = io.now();
-                log(io, Level::Info, || {
-                    format!(
-                        "azmi: {source}: {} {}://{}{} (x-ms-client-request-id {})",
-                        request.method.as_str(),
-                        request.scheme.as_str(),
-                        request.authority,
-                        request.path_and_query.split('?').next().unwrap_or_default(),
-                        request.header("x-ms-client-request-id").unwrap_or("-")
-                    )
-                });
+                log(io, Level::Info, || lines::sent(source, &request));
                 match io.send(&request) {
                     Ok(response) => {
                         let now = io.now();
                         log(io, Level::Info, || {
-                            format!(
-                                "azmi: {source}: HTTP {} in {} ms",
-                                response.status,
-                                sent.millis_until(now)
-                            )
+                            lines::answered(source, response.status, sent.millis_until(now))
                         });
                         acquisition.handle_response(now, response);
                     }
                     Err(error) => {
                         let now = io.now();
                         log(io, Level::Warning, || {
-                            format!(
-                                "azmi: {source}: no response in {} ms: {}",
-                                sent.millis_until(now),
-                                error.detail
-                            )
+                            lines::no_response(source, sent.millis_until(now), &error.detail)
                         });
                         acquisition.handle_transport_error(now, error);
                     }
@@ -198,11 +182,7 @@ pub fn run(acquisition: &mut Acquisition, io: &mut impl Io) -> Outcome {
             Poll::Wait(deadline) => {
                 let now = io.now();
                 log(io, Level::Info, || {
-                    format!(
-                        "azmi: {source}: waiting {} ms (retry {} or timeout)",
-                        now.millis_until(deadline),
-                        acquisition.retries()
-                    )
+                    lines::waiting(source, now.millis_until(deadline), acquisition.retries())
                 });
                 io.sleep_until(deadline);
             }
@@ -214,11 +194,19 @@ pub fn run(acquisition: &mut Acquisition, io: &mut impl Io) -> Outcome {
 /// What the non-blocking loop needs from its host.
 pub trait Dispatch {
     /// Starts sending `request`, giving up after `timeout_ms` in total; the response (or the
-    /// failure) comes back later through [`Acquisition::handle_response`] or
-    /// [`Acquisition::handle_transport_error`]. An error here means it could not start.
+    /// failure) comes back later through [`respond`]. An error here means it could not start.
     fn dispatch(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<(), TransportError>;
     /// Reads a file now (a host without file access answers `NoAccess`).
     fn read_file(&mut self, read: &FileRead) -> Result<Vec<u8>, FileError>;
+    /// The diagnostics level ([`Io::log_level`]); `None` (the default) logs nothing.
+    fn log_level(&self) -> Option<Level> {
+        None
+    }
+    /// Writes one diagnostics line at `level` (only called at or below
+    /// [`Dispatch::log_level`]).
+    fn log(&mut self, level: Level, line: &str) {
+        let _ = (level, line);
+    }
 }
 
 /// Where a pumped fetch stands.
@@ -232,22 +220,74 @@ pub enum Pumped {
 }
 
 /// Advances `acquisition` at `now` as far as it goes without waiting: call it when the fetch
-/// starts, when a response arrives (after the `handle_*`), and when the time it asked for
-/// comes.
+/// starts and when the time it asked for comes; a response goes through [`respond`].
 pub fn pump(acquisition: &mut Acquisition, now: UnixMillis, host: &mut impl Dispatch) -> Pumped {
+    advance(acquisition, now, host, false)
+}
+
+/// The answer to the request last dispatched (sent at `sent`), at `now`: logged as
+/// [`run`] logs it, handed to the acquisition, which is then advanced as [`pump`] does.
+pub fn respond(
+    acquisition: &mut Acquisition,
+    sent: UnixMillis,
+    now: UnixMillis,
+    result: Result<HttpResponse, TransportError>,
+    host: &mut impl Dispatch,
+) -> Pumped {
+    let source = acquisition.source();
+    match result {
+        Ok(response) => {
+            note(host, Level::Info, || {
+                lines::answered(source, response.status, sent.millis_until(now))
+            });
+            acquisition.handle_response(now, response);
+        }
+        Err(error) => {
+            note(host, Level::Warning, || {
+                lines::no_response(source, sent.millis_until(now), &error.detail)
+            });
+            acquisition.handle_transport_error(now, error);
+        }
+    }
+    advance(acquisition, now, host, true)
+}
+
+/// The loop of [`pump`]; `answered`: an answer was just handled, so a wait is a retry wait
+/// (and logged as one; a wait for the response in flight is not).
+fn advance(
+    acquisition: &mut Acquisition,
+    now: UnixMillis,
+    host: &mut impl Dispatch,
+    mut answered: bool,
+) -> Pumped {
+    let source = acquisition.source();
     loop {
         match acquisition.poll(now) {
             Poll::Act(Action::Send(request)) => {
+                note(host, Level::Info, || lines::sent(source, &request));
                 match host.dispatch(&request, acquisition.send_timeout_ms()) {
                     Ok(()) => return Pumped::Pending(acquisition.poll_timeout()),
-                    Err(error) => acquisition.handle_transport_error(now, error),
+                    Err(error) => {
+                        note(host, Level::Warning, || {
+                            lines::no_response(source, 0, &error.detail)
+                        });
+                        acquisition.handle_transport_error(now, error);
+                        answered = true;
+                    }
                 }
             }
             Poll::Act(Action::ReadFile(read)) => {
                 let result = host.read_file(&read);
                 acquisition.handle_file(now, result);
             }
-            Poll::Wait(at) => return Pumped::Pending(Some(at)),
+            Poll::Wait(at) => {
+                if answered {
+                    note(host, Level::Info, || {
+                        lines::waiting(source, now.millis_until(at), acquisition.retries())
+                    });
+                }
+                return Pumped::Pending(Some(at));
+            }
             Poll::Done(outcome) => return Pumped::Done(Box::new(outcome)),
         }
     }

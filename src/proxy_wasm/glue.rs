@@ -11,6 +11,7 @@
 //! filter did not set. When setting (or removing) the header fails, the request gets a local
 //! 503 instead; when even that fails, it stays paused until Envoy's stream timeout ends it.
 
+use super::stats::{Counter, MetricKind, Stats};
 use super::verdict::{DENY_STATUS, Effects, Level, LocalReply, RequestStep, Verdict};
 use std::cell::Cell;
 
@@ -50,6 +51,12 @@ pub trait Host {
     fn set_effective_context(&mut self, id: u32) -> Result<(), HostStatus>;
     /// Sets the root's tick period (0: stop).
     fn set_tick_period(&mut self, ms: u64) -> Result<(), HostStatus>;
+    /// Defines a metric named `name`; its id.
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Result<u32, HostStatus>;
+    /// Adds `delta` to metric `id`.
+    fn increment_metric(&mut self, id: u32, delta: i64) -> Result<(), HostStatus>;
+    /// Sets metric `id` to `value`.
+    fn record_metric(&mut self, id: u32, value: u64) -> Result<(), HostStatus>;
 }
 
 /// The reply when the header could not be set: the request must not go on without it.
@@ -60,22 +67,32 @@ pub fn log(host: &mut impl Host, level: Level, message: &str) {
     let _ = host.log(level, message);
 }
 
-/// Applies `verdict` to the current stream: sets or removes `header`, or answers locally.
-/// Returns whether the stream may continue. A header the host refused to set ends the
-/// request with a local 503 (logged), never forwarded without it.
-pub fn apply(host: &mut impl Host, header: &str, verdict: &Verdict) -> bool {
-    let result = match verdict {
-        Verdict::Forward(bearer) => host.set_header(header, Some(bearer.secret())),
+/// Applies `verdict` to the current stream: sets or removes `header`, or answers locally, and
+/// counts it in `stats`. Returns whether the stream may continue. A header the host refused
+/// to set ends the request with a local 503 (logged), never forwarded without it.
+pub fn apply(host: &mut impl Host, stats: &Stats, header: &str, verdict: &Verdict) -> bool {
+    let (result, counter) = match verdict {
+        Verdict::Forward(bearer) => (
+            host.set_header(header, Some(bearer.secret())),
+            Counter::Authorized,
+        ),
         // The upstream must never take a client's value for the header azmi owns.
-        Verdict::ForwardUnauthenticated => host.set_header(header, None),
+        Verdict::ForwardUnauthenticated => {
+            (host.set_header(header, None), Counter::Unauthenticated)
+        }
+        Verdict::PassThrough => (Ok(()), Counter::PassedThrough),
         Verdict::Reply(reply) => {
             send(host, reply);
+            stats.add(host, Counter::Rejected, 1);
             return false;
         }
         Verdict::Pause => return false,
     };
     match result {
-        Ok(()) => true,
+        Ok(()) => {
+            stats.add(host, counter, 1);
+            true
+        }
         Err(status) => {
             log(
                 host,
@@ -87,6 +104,7 @@ pub fn apply(host: &mut impl Host, header: &str, verdict: &Verdict) -> bool {
                 body: HEADER_FAILED_BODY.into(),
             };
             send(host, &reply);
+            stats.add(host, Counter::Rejected, 1);
             false
         }
     }
@@ -107,17 +125,22 @@ pub fn send(host: &mut impl Host, reply: &LocalReply) {
 }
 
 /// A new request's step: logs its line, applies its verdict; whether the request continues.
-pub fn on_request(host: &mut impl Host, header: &str, step: &RequestStep) -> bool {
+pub fn on_request(host: &mut impl Host, stats: &Stats, header: &str, step: &RequestStep) -> bool {
     if let Some((level, line)) = &step.log {
         log(host, *level, line);
     }
-    apply(host, header, &step.verdict)
+    apply(host, stats, header, &step.verdict)
 }
 
-/// Performs a root callback's `effects`: logs, then resumes or answers each paused stream,
-/// then makes root `root_id` the effective context again. A stream that ended meanwhile is
-/// unknown to the host and skipped; any other failure is logged and the next stream served.
-pub fn perform(host: &mut impl Host, root_id: u32, header: &str, effects: &Effects) {
+/// Performs a root callback's `effects`: counts, logs, then resumes or answers each paused
+/// stream, then makes root `root_id` the effective context again. A stream that ended
+/// meanwhile is unknown to the host and skipped; any other failure is logged and the next
+/// stream served.
+pub fn perform(host: &mut impl Host, stats: &Stats, root_id: u32, header: &str, effects: &Effects) {
+    stats.add(host, Counter::TokenRequests, effects.token_requests);
+    for class in &effects.token_failures {
+        stats.add(host, Counter::TokenFailures(*class), 1);
+    }
     for (level, line) in &effects.log {
         log(host, *level, line);
     }
@@ -128,7 +151,7 @@ pub fn perform(host: &mut impl Host, root_id: u32, header: &str, effects: &Effec
         if host.set_effective_context(*stream).is_err() {
             continue;
         }
-        if apply(host, header, verdict)
+        if apply(host, stats, header, verdict)
             && let Err(status) = host.resume_request()
         {
             log(

@@ -9,7 +9,8 @@
 //! proxy-wasm ABI directly, with the SDK's own import declarations and argument layout; the
 //! status comes back as a number, never transmuted into an enum it may not be in.
 //!
-//! Left with the SDK, whose statuses it does not expect are not the host's to give here:
+//! Left with the SDK, whose statuses it does not expect are not the host's to give here
+//! (`get_map_value_bytes` of a request header, in the request-headers callback, too):
 //! `dispatch_http_call` (it must register the call with the SDK's dispatcher, or the response
 //! would never reach the root; it returns bad argument and internal failure), `get_buffer`,
 //! `get_map_bytes` and `get_shared_data` (their buffers are allocated through the SDK), and
@@ -19,9 +20,11 @@
     reason = "the proxy-wasm ABI imports, called with pointers to live Rust slices only"
 )]
 
+use super::filter::Filter;
 use super::glue::{Host, HostStatus};
+use super::stats::{MetricKind, Stats};
 use super::store::{CasStore, SharedData};
-use super::token_root::{Level, LocalReply, TokenRoot};
+use super::token_root::{Level, LocalReply};
 use crate::proto::UnixMillis;
 use ::proxy_wasm::hostcalls;
 use ::proxy_wasm::types::{BufferType, MapType, Status};
@@ -31,7 +34,9 @@ use std::time::Duration;
 /// What a root context shares with its streams (one VM is one thread: `Rc`, no locks).
 pub(super) struct Shared {
     /// The filter state.
-    pub root: RefCell<TokenRoot>,
+    pub root: RefCell<Filter>,
+    /// The metric ids.
+    pub stats: Stats,
     /// The tick period last set, in milliseconds (`None`: stopped).
     pub tick: Cell<Option<u64>>,
     /// The clock's last reading, used if the host ever fails to give the time.
@@ -92,6 +97,15 @@ pub(super) fn plugin_configuration() -> Result<Vec<u8>, Status> {
         .map(Option::unwrap_or_default)
 }
 
+/// The request's `:authority` (in `on_http_request_headers`, where Envoy always has the map;
+/// the SDK call panics only on a status the host does not give there).
+pub(super) fn request_authority() -> Option<String> {
+    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":authority")
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The headers of the call response being handled.
 pub(super) fn call_response_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
     hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
@@ -125,8 +139,9 @@ fn checked(status: u32) -> Result<(), HostStatus> {
 
 impl Host for Envoy {
     fn log(&mut self, level: Level, message: &str) -> Result<(), HostStatus> {
-        // The ABI's levels: 2 info, 3 warn, 4 error.
+        // The ABI's levels: 1 debug, 2 info, 3 warn, 4 error.
         let level = match level {
+            Level::Debug => 1,
             Level::Info => 2,
             Level::Warn => 3,
             Level::Error => 4,
@@ -192,6 +207,28 @@ impl Host for Envoy {
         // SAFETY: no pointers.
         checked(unsafe { abi::proxy_set_tick_period_milliseconds(ms) })
     }
+
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Result<u32, HostStatus> {
+        // The ABI's metric types: 0 counter, 1 gauge.
+        let kind = match kind {
+            MetricKind::Counter => 0,
+            MetricKind::Gauge => 1,
+        };
+        let mut id = 0u32;
+        // SAFETY: pointer and length of a live str; the host writes one u32 through `id`.
+        checked(unsafe { abi::proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
+        Ok(id)
+    }
+
+    fn increment_metric(&mut self, id: u32, delta: i64) -> Result<(), HostStatus> {
+        // SAFETY: no pointers.
+        checked(unsafe { abi::proxy_increment_metric(id, delta) })
+    }
+
+    fn record_metric(&mut self, id: u32, value: u64) -> Result<(), HostStatus> {
+        // SAFETY: no pointers.
+        checked(unsafe { abi::proxy_record_metric(id, value) })
+    }
 }
 
 /// The proxy-wasm 0.2.1 ABI functions [`Envoy`] calls, declared as the SDK declares them
@@ -231,6 +268,14 @@ mod abi {
             grpc_status: i32,
         ) -> u32;
         pub(super) fn proxy_continue_stream(stream_type: u32) -> u32;
+        pub(super) fn proxy_define_metric(
+            metric_type: u32,
+            name_data: *const u8,
+            name_size: usize,
+            return_id: *mut u32,
+        ) -> u32;
+        pub(super) fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+        pub(super) fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
         pub(super) fn proxy_set_effective_context(context_id: u32) -> u32;
     }
 

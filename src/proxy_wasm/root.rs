@@ -2,13 +2,15 @@
 
 use super::call::{CallAnswer, call_result};
 use super::config::FilterConfig;
+use super::filter::{Filter, stat_label};
 use super::glue;
 use super::host::{
     Envoy, Shared, call_response_body, call_response_headers, dispatch_http_call, host_now,
     plugin_configuration, shared_store,
 };
+use super::stats::Stats;
 use super::stream::AuthStream;
-use super::token_root::{Dispatch, Effects, Level, TokenRoot};
+use super::token_root::{Dispatch, Effects, Level};
 use crate::proto::{
     EnvSnapshot, HttpRequest, MAX_RESPONSE_BYTES, TransportError, TransportErrorKind,
     is_managed_identity_variable,
@@ -30,11 +32,15 @@ impl AuthRoot {
         Self { id, shared: None }
     }
 
-    /// Performs `effects` ([`glue::perform`]). Called with no borrow of the state held:
-    /// resuming a stream can re-enter the VM.
-    fn perform(&self, shared: &Shared, effects: &Effects) {
+    /// Performs `effects` ([`glue::perform`]) and records the expiry gauges. Called with no
+    /// borrow of the state held: resuming a stream can re-enter the VM.
+    fn perform(&self, shared: &Shared, now: crate::proto::UnixMillis, effects: &Effects) {
         let header = shared.root.borrow().config().header.clone();
-        glue::perform(&mut Envoy, self.id, &header, effects);
+        glue::perform(&mut Envoy, &shared.stats, self.id, &header, effects);
+        if let Ok(mut root) = shared.root.try_borrow_mut() {
+            shared.stats.due(now);
+            shared.stats.record(&mut Envoy, root.expiries(now));
+        }
     }
 }
 
@@ -62,7 +68,7 @@ impl Context for AuthRoot {
         );
         let next = shared.root.borrow().next_tick_ms(now);
         glue::schedule(&mut Envoy, &shared.tick, next);
-        self.perform(&shared, &effects);
+        self.perform(&shared, now, &effects);
     }
 }
 
@@ -91,13 +97,21 @@ impl RootContext for AuthRoot {
             is_managed_identity_variable(&k).then_some((k, v))
         }));
         let now = host_now().unwrap_or_default();
+        let filter = Filter::new(config, env, now);
+        let labels: Vec<String> = filter
+            .roots()
+            .iter()
+            .map(|root| stat_label(root.scope()))
+            .collect();
+        for (level, line) in filter.startup_log() {
+            glue::log(&mut Envoy, level, &line);
+        }
         let shared = Shared {
-            root: RefCell::new(TokenRoot::new(config, env, now)),
+            root: RefCell::new(filter),
+            stats: Stats::define(&mut Envoy, &labels),
             tick: Cell::new(None),
             last_now: Cell::new(now),
         };
-        let (level, line) = shared.root.borrow().startup_log();
-        glue::log(&mut Envoy, level, &line);
         self.shared = Some(Rc::new(shared));
         true
     }
@@ -115,7 +129,7 @@ impl RootContext for AuthRoot {
         );
         let next = shared.root.borrow().next_tick_ms(now);
         glue::schedule_from_tick(&mut Envoy, &shared.tick, next);
-        self.perform(&shared, &effects);
+        self.perform(&shared, now, &effects);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

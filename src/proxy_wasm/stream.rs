@@ -1,7 +1,7 @@
 //! The per-request (HTTP) context: takes the cached token, or pauses until the root has one.
 
 use super::glue;
-use super::host::{Envoy, Shared, shared_store};
+use super::host::{Envoy, Shared, request_authority, shared_store};
 use super::token_root::LocalReply;
 use ::proxy_wasm::traits::{Context, HttpContext};
 use ::proxy_wasm::types::Action;
@@ -42,15 +42,26 @@ impl HttpContext for AuthStream {
             return Action::Pause;
         };
         let now = shared.now();
-        let step = shared
-            .root
-            .borrow_mut()
-            .on_request(now, self.id, &mut shared_store());
+        let authority = if shared.root.borrow().routes() {
+            request_authority()
+        } else {
+            None
+        };
+        let step = shared.root.borrow_mut().on_request(
+            now,
+            self.id,
+            authority.as_deref(),
+            &mut shared_store(),
+        );
         if step.wake {
             glue::schedule(&mut Envoy, &shared.tick, Some(1));
         }
+        if shared.stats.due(now) {
+            let mut root = shared.root.borrow_mut();
+            shared.stats.record(&mut Envoy, root.expiries(now));
+        }
         let header = shared.root.borrow().config().header.clone();
-        if glue::on_request(&mut Envoy, &header, &step) {
+        if glue::on_request(&mut Envoy, &shared.stats, &header, &step) {
             Action::Continue
         } else {
             Action::Pause

@@ -4,9 +4,12 @@
 //! `tests/shared.rs`.
 
 mod chain;
+mod diagnostics;
 mod glue;
+mod multi;
 mod replies;
 mod shared;
+mod stats;
 
 use super::config::FilterConfig;
 use super::store::CasStore;

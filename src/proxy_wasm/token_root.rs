@@ -13,10 +13,10 @@ mod shared;
 use super::config::FilterConfig;
 use super::link::{self, LinkChoice};
 use crate::drive::SharedStore;
+use crate::drive::lines;
 use crate::proto::{
-    Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, HttpResponse,
-    IdentitySelector, ManagedIdentity, SharedSlot, TokenRequest, TransportError, UnixMillis,
-    splitmix64,
+    self, Acquisition, Cached, EnvSnapshot, Error, HostFacts, HttpRequest, IdentitySelector,
+    ManagedIdentity, SharedSlot, TokenRequest, TransportError, UnixMillis, splitmix64,
 };
 
 /// After a failed fetch, requests in this window get the same answer without a new token
@@ -38,12 +38,19 @@ struct Fetch {
     acquisition: Box<Acquisition>,
     /// The call id of the request in flight, if any.
     call: Option<u32>,
+    /// When that request was sent.
+    sent: UnixMillis,
 }
 
-/// One root context's state: one scope and identity, one credential, at most one fetch.
+/// One scope's state in a root context: one scope and identity, one credential, at most one
+/// fetch ([`super::filter::Filter`] holds one per configured scope).
 #[derive(Debug)]
 pub struct TokenRoot {
     config: FilterConfig,
+    /// The scope of every request and cache lookup.
+    scope: String,
+    /// The diagnostics level: `"log_level"`, else `AZURE_LOG_LEVEL` in the VM environment.
+    log_level: Option<proto::Level>,
     /// The identity of every request and cache lookup (the chosen link's).
     selector: IdentitySelector,
     /// The credential every fetch uses ([`link`]).
@@ -77,31 +84,43 @@ impl TokenRoot {
     /// that cannot work at all (Azure Arc and workload identity need files; a selector the
     /// source refuses) is found here, without sending anything, and every request gets it.
     pub fn new(config: FilterConfig, env: EnvSnapshot, now: UnixMillis) -> Self {
+        let scope = config.scope.clone().unwrap_or_default();
+        Self::for_scope(config, scope, env, now)
+    }
+
+    /// The state of `scope` (one of the configuration's) as [`TokenRoot::new`] makes it.
+    pub fn for_scope(
+        config: FilterConfig,
+        scope: String,
+        env: EnvSnapshot,
+        now: UnixMillis,
+    ) -> Self {
         let configured = config.selector();
-        let (choice, refused) = match link::choose(
-            config.credential,
-            &env,
-            host_facts(),
-            &config.scope,
-            &configured,
-        ) {
-            Ok(choice) => (choice, None),
-            Err(error) => (LinkChoice::refused(configured), Some(error)),
-        };
+        let (choice, refused) =
+            match link::choose(config.credential, &env, host_facts(), &scope, &configured) {
+                Ok(choice) => (choice, None),
+                Err(error) => (LinkChoice::refused(configured), Some(error)),
+            };
         let selector = choice.selector.clone();
         let slot = (config.shared_cache && refused.is_none())
             .then(|| {
                 let request = TokenRequest {
                     credential: choice.link,
                     probe: choice.probe,
-                    ..TokenRequest::new(&config.scope, &selector)
+                    ..TokenRequest::new(&scope, &selector)
                 };
                 ManagedIdentity::share(&env, host_facts(), &request).ok()
             })
             .flatten();
         let reported = report::Reported::refused(now, refused.as_ref());
+        let log_level = config
+            .log_level
+            .map(proto::Level::from)
+            .or_else(|| proto::Level::from_env(&env));
         Self {
             config,
+            scope,
+            log_level,
             selector,
             choice,
             env,
@@ -122,6 +141,26 @@ impl TokenRoot {
     /// The configuration.
     pub fn config(&self) -> &FilterConfig {
         &self.config
+    }
+
+    /// The scope this state gets tokens for.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// Seconds until the cached token expires at `now` (`None`: no token).
+    pub fn expires_in(&mut self, now: UnixMillis) -> Option<u64> {
+        match self.identity.cached(now, &self.scope, &self.selector) {
+            Ok(Cached::Fresh(token) | Cached::RefreshDue(token)) => {
+                Some(token.expires_on().saturating_sub(now.as_secs()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the diagnostics level allows `level`.
+    fn logs(&self, level: proto::Level) -> bool {
+        self.log_level.is_some_and(|at| level <= at)
     }
 
     /// The credential the filter chose when it started.
@@ -150,27 +189,26 @@ impl TokenRoot {
                 log,
             };
         }
-        let verdict = match self
-            .identity
-            .cached(now, &self.config.scope, &self.selector)
-        {
+        let (verdict, source) = match self.identity.cached(now, &self.scope, &self.selector) {
             Ok(Cached::Fresh(token)) => {
-                let verdict = Verdict::Forward(Bearer::new(token));
-                return self.step(verdict, false);
+                let (bearer, source) = (Bearer::new(token), token.source());
+                return self.step(Verdict::Forward(bearer), false, Some(source));
             }
             // Served now; the refresh is the root's job.
-            Ok(Cached::RefreshDue(token)) => Verdict::Forward(Bearer::new(token)),
+            Ok(Cached::RefreshDue(token)) => {
+                (Verdict::Forward(Bearer::new(token)), Some(token.source()))
+            }
             Ok(Cached::Miss) => match self.adopt_stored(now, store) {
                 // Fresh: the root resumes any requests still waiting.
                 Some((bearer, false)) => {
                     let wake = !self.waiting.is_empty() && self.fetch.is_none() && self.ask_wake();
-                    return self.step(Verdict::Forward(bearer), wake);
+                    return self.step(Verdict::Forward(bearer), wake, None);
                 }
                 // Refresh due: served, and the root refreshes through the store.
-                Some((bearer, true)) => Verdict::Forward(bearer),
+                Some((bearer, true)) => (Verdict::Forward(bearer), None),
                 None => {
                     self.waiting.push(context_id);
-                    Verdict::Pause
+                    (Verdict::Pause, None)
                 }
             },
             // A bad scope, or a failure the core still remembers (the hold-down: the same
@@ -187,15 +225,19 @@ impl TokenRoot {
         // Read after the store: a store that failed just now stopped any following.
         let idle = self.fetch.is_none() && self.follow.is_none();
         let wake = idle && self.ask_wake();
-        self.step(verdict, wake)
+        self.step(verdict, wake, source)
     }
 
-    fn step(&self, verdict: Verdict, wake: bool) -> RequestStep {
-        RequestStep {
-            verdict,
-            wake,
-            log: None,
-        }
+    /// The step, with its cache hit (`source`: the token's) or miss line at `verbose`.
+    fn step(&self, verdict: Verdict, wake: bool, source: Option<proto::Source>) -> RequestStep {
+        let log = self.logs(proto::Level::Verbose).then(|| {
+            let line = match source {
+                Some(source) => lines::hit(&self.scope, source),
+                None => lines::miss(&self.scope),
+            };
+            (Level::Debug, line)
+        });
+        RequestStep { verdict, wake, log }
     }
 
     fn ask_wake(&mut self) -> bool {
@@ -240,10 +282,7 @@ impl TokenRoot {
         if self.refused.is_some() {
             return Effects::default();
         }
-        match self
-            .identity
-            .cached(now, &self.config.scope, &self.selector)
-        {
+        match self.identity.cached(now, &self.scope, &self.selector) {
             // Requests that paused while a fetch was ending find the token cached.
             Ok(Cached::Fresh(token)) => {
                 let token = token.clone();
@@ -261,41 +300,6 @@ impl TokenRoot {
         }
     }
 
-    /// The response to call `call` (or why none came), at `now`.
-    pub fn on_response(
-        &mut self,
-        now: UnixMillis,
-        call: u32,
-        result: Result<HttpResponse, TransportError>,
-        dispatch: &mut impl Dispatch,
-        store: &mut impl SharedStore,
-    ) -> Effects {
-        let Some(fetch) = self.fetch.as_mut().filter(|f| f.call == Some(call)) else {
-            // A call the fetch gave up on (deadline passed): nothing waits for it.
-            return Effects::default();
-        };
-        fetch.call = None;
-        match result {
-            Ok(response) => fetch.acquisition.handle_response(now, response),
-            Err(error) => fetch.acquisition.handle_transport_error(now, error),
-        }
-        let effects = self.pump(now, dispatch, store);
-        self.with_notes(effects)
-    }
-
-    /// When the root wants its next tick, in milliseconds from `now`; `None`: no tick needed
-    /// (requests wake the root when they need it).
-    pub fn next_tick_ms(&self, now: UnixMillis) -> Option<u64> {
-        if self.wake_pending {
-            return Some(1);
-        }
-        let at = match &self.fetch {
-            Some(fetch) => fetch.acquisition.poll_timeout()?,
-            None => self.follow?,
-        };
-        Some(now.millis_until(at).max(1))
-    }
-
     /// Resumes every paused stream with `verdict`, in arrival order.
     fn resume_all(&mut self, verdict: Verdict) -> Effects {
         let resume = self
@@ -305,7 +309,7 @@ impl TokenRoot {
             .collect();
         Effects {
             resume,
-            log: Vec::new(),
+            ..Effects::default()
         }
     }
 }

@@ -2,7 +2,7 @@
 //! values [`super::token_root::TokenRoot`] returns and `root.rs` / `stream.rs` perform.
 
 use crate::error_report::{ErrorReport, class_name};
-use crate::proto::{AccessToken, Error};
+use crate::proto::{self, AccessToken, Error, ErrorClass};
 
 /// Status of the local reply sent instead of an unauthenticated request.
 pub const DENY_STATUS: u32 = 503;
@@ -83,8 +83,11 @@ pub enum Verdict {
     Forward(Bearer),
     /// Continue without a token (fail mode `allow`).
     ForwardUnauthenticated,
-    /// Answer locally instead (fail mode `deny`).
+    /// Answer locally instead (fail mode `deny`; an upstream with no scope, `unmapped: deny`).
     Reply(LocalReply),
+    /// Continue untouched: an upstream the configuration maps to no scope (`unmapped:
+    /// pass`). The filter does not own its header, so a client's value is left as it is.
+    PassThrough,
     /// Pause; the stream is resumed with one of the other verdicts when the fetch ends.
     Pause,
 }
@@ -104,12 +107,27 @@ pub struct RequestStep {
 /// Log levels the glue maps to proxy-wasm's.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Level {
-    /// A token was obtained.
+    /// The diagnostics `AZURE_LOG_LEVEL=verbose` asks for (cache hits and misses).
+    Debug,
+    /// A token was obtained; the diagnostics of `info` (requests, answers, waits).
     Info,
     /// A fetch or refresh failed; a host call failed.
     Warn,
     /// The filter cannot work (bad configuration, an environment refused at start).
     Error,
+}
+
+impl Level {
+    /// The Envoy level of a diagnostics level (`AZURE_LOG_LEVEL`): error → error, warning →
+    /// warn, info → info, verbose → debug.
+    pub fn of(level: proto::Level) -> Self {
+        match level {
+            proto::Level::Error => Level::Error,
+            proto::Level::Warning => Level::Warn,
+            proto::Level::Info => Level::Info,
+            proto::Level::Verbose => Level::Debug,
+        }
+    }
 }
 
 /// What a root callback asks the glue to do, in order.
@@ -119,4 +137,19 @@ pub struct Effects {
     pub resume: Vec<(u32, Verdict)>,
     /// Lines to log (never containing a token).
     pub log: Vec<(Level, String)>,
+    /// Token requests sent (the `azmi.token_requests` counter).
+    pub token_requests: u64,
+    /// Fetches (and proactive refreshes) that ended without a token, by class (the
+    /// `azmi.token_failures.*` counters).
+    pub token_failures: Vec<ErrorClass>,
+}
+
+impl Effects {
+    /// Adds `other`'s effects after these.
+    pub fn append(&mut self, mut other: Effects) {
+        self.resume.append(&mut other.resume);
+        self.log.append(&mut other.log);
+        self.token_requests += other.token_requests;
+        self.token_failures.append(&mut other.token_failures);
+    }
 }

@@ -1,5 +1,7 @@
 //! Issue 11, defect 4 (the Envoy side): whatever the scenario, no secret it used reaches an
-//! Envoy client (local reply body and headers) or the Envoy log.
+//! Envoy client (local reply body and headers) or the Envoy log — with the filter's
+//! diagnostics at `verbose` (issue 13: every request, answer, retry wait and cache hit is
+//! logged, at Envoy's debug level for the cache lines, which the rig shows).
 
 use super::client::request;
 use super::rig::{Envoy, config, filter_wasm, require_envoy};
@@ -25,8 +27,7 @@ async fn no_secret_reaches_an_envoy_client_or_the_envoy_log() {
     let (emulator, port, url) = emulator().await;
     let identity_header = Config::default().identity_header;
     let endpoint = format!("{url}/msi/token");
-    let vault =
-        r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds", "timeout_ms": 3000}"#;
+    let vault = r#"{"scope": "https://vault.azure.net/.default", "cluster": "imds", "timeout_ms": 3000, "log_level": "verbose"}"#;
     let app_service = [
         ("IDENTITY_ENDPOINT", endpoint.as_str()),
         ("IDENTITY_HEADER", identity_header.as_str()),
@@ -92,11 +93,25 @@ async fn no_secret_reaches_an_envoy_client_or_the_envoy_log() {
     let unusable = request(envoy.listener("unusable"), "GET", "/echo/unusable", &[], "").await;
     generic_503(&unusable);
 
+    // A cached call, so that the cache-hit line is in the log too.
+    let cached = request(envoy.listener("ok"), "GET", "/echo/cached", &[], "").await;
+    assert_eq!(cached.status, 200, "{}", cached.body);
+
     let log = envoy.log();
     assert!(
         log.contains(&id),
         "the failure is logged under its id:\n{log}"
     );
+    // The diagnostics this scan covers are really there (a scan of nothing proves nothing).
+    for line in [
+        "azmi: App Service: GET http://127.0.0.1:",
+        "azmi: App Service: HTTP 400 in ",
+        "azmi: App Service: HTTP 200 in ",
+        "azmi: cache miss for https://vault.azure.net/.default",
+        "azmi: cache hit for https://vault.azure.net/.default (App Service)",
+    ] {
+        assert!(log.contains(line), "{line:?} is logged:\n{log}");
+    }
     let secrets = [
         token.as_str(),
         identity_header.as_str(),

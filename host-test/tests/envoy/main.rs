@@ -12,11 +12,16 @@
 mod chain;
 mod client;
 mod leaks;
+mod numbers;
+mod operators;
+mod reconfigure;
 mod rig;
+mod scopes;
 mod workers;
 
 use azmi_host_test::emulator::{Config, Emulator, Fault};
 use client::{Connection, Reply, request};
+use numbers::{envoy_version, ms, p50, percentile};
 use rig::{Envoy, Listener, config, envoy_binary, filter_wasm, require_envoy};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -100,15 +105,6 @@ async fn burst(addr: std::net::SocketAddr, prefix: &str, count: usize) -> Vec<Re
     tasks.join_all().await
 }
 
-fn p50(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Envoy and the built filter: run `just envoy`"]
 async fn every_request_through_the_filter_carries_the_token_of_one_token_request() {
@@ -190,8 +186,9 @@ async fn every_request_through_the_filter_carries_the_token_of_one_token_request
     );
     assert!(!log.contains(token), "the token must never be logged");
 
-    // Latency with a warm cache, the same route with and without the filter, interleaved.
-    const ROUNDS: usize = 400;
+    // Latency with a warm cache, the same route with and without the filter, interleaved
+    // (issue 14 row 7: printed, never asserted).
+    const ROUNDS: usize = 1_000;
     let mut with = Connection::open(addr).await.unwrap();
     let mut without = Connection::open(envoy.listener("no_filter")).await.unwrap();
     let (mut with_samples, mut without_samples) = (Vec::new(), Vec::new());
@@ -209,29 +206,21 @@ async fn every_request_through_the_filter_carries_the_token_of_one_token_request
         }
     }
     assert_eq!(emulator.token_requests(), 1);
+    let with_p99 = percentile(with_samples.clone(), 99);
+    let without_p99 = percentile(without_samples.clone(), 99);
     let (with_p50, without_p50) = (p50(with_samples), p50(without_samples));
+    let us = |with: Duration, without: Duration| (with.as_secs_f64() - without.as_secs_f64()) * 1e6;
     eprintln!(
-        "envoy {}: 200 requests through the azmi filter -> {} token request; p50 over {ROUNDS} kept-alive requests with a cached token: {:.3} ms with the filter, {:.3} ms without (filter cost ≈ {:.3} ms)",
+        "envoy {}: 200 requests through the azmi filter -> {} token request; over {ROUNDS} kept-alive requests with a cached token: p50 {:.3} ms with the filter, {:.3} ms without (added {:+.0} µs; target ≤ 50 µs); p99 {:.3} ms with, {:.3} ms without (added {:+.0} µs; target ≤ 200 µs)",
         envoy_version(),
         emulator.token_requests(),
         ms(with_p50),
         ms(without_p50),
-        ms(with_p50.saturating_sub(without_p50)),
+        us(with_p50, without_p50),
+        ms(with_p99),
+        ms(without_p99),
+        us(with_p99, without_p99),
     );
-}
-
-fn envoy_version() -> String {
-    std::process::Command::new(envoy_binary())
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            // "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
-            let text = String::from_utf8_lossy(&o.stdout).into_owned();
-            let (_, version) = text.split_once("version: ")?;
-            version.split('/').nth(1).map(str::to_string)
-        })
-        .unwrap_or_else(|| "(unknown version)".into())
 }
 
 #[tokio::test(flavor = "multi_thread")]

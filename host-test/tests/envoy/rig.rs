@@ -184,11 +184,12 @@ impl Envoy {
     /// context and token cache per worker and listener) and waits until its admin `/ready`
     /// says LIVE.
     pub async fn start(yaml: &str, concurrency: usize) -> Envoy {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("azmi-envoy-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_in(scratch_dir(), yaml, concurrency).await
+    }
+
+    /// [`Envoy::start`] in `dir` (from [`scratch_dir`]), where the caller may have written
+    /// files the configuration names (an LDS file).
+    pub async fn start_in(dir: PathBuf, yaml: &str, concurrency: usize) -> Envoy {
         std::fs::write(dir.join("envoy.yaml"), yaml).unwrap();
         let admin_path = dir.join("admin-address");
         let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
@@ -197,7 +198,9 @@ impl Envoy {
             .arg(dir.join("envoy.yaml"))
             .args(["--concurrency", &concurrency.to_string()])
             .arg("--disable-hot-restart")
-            .args(["--log-level", "warn", "--component-log-level", "wasm:info"])
+            // wasm:debug: the filter's `verbose` diagnostics are Envoy debug lines (the leak
+            // scan reads them too).
+            .args(["--log-level", "warn", "--component-log-level", "wasm:debug"])
             .arg("--admin-address-path")
             .arg(&admin_path)
             .stdin(Stdio::null())
@@ -237,18 +240,38 @@ impl Envoy {
             // Polling for readiness (not a retry test).
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let (status, body) = client::get_once(envoy.admin, "/listeners?format=json")
-            .await
-            .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let listeners: serde_json::Value = serde_json::from_str(&body).unwrap();
-        for listener in listeners["listener_statuses"].as_array().unwrap() {
-            let address = &listener["local_address"]["socket_address"];
-            let port = u16::try_from(address["port_value"].as_u64().unwrap()).unwrap();
-            envoy.listeners.insert(
-                listener["name"].as_str().unwrap().to_string(),
-                SocketAddr::from(([127, 0, 0, 1], port)),
+        // Listeners from LDS may still be warming when Envoy says LIVE: wait for their ports.
+        loop {
+            let (status, body) = client::get_once(envoy.admin, "/listeners?format=json")
+                .await
+                .unwrap();
+            assert_eq!(status, 200, "{body}");
+            let listeners: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let ports: Option<Vec<(String, u16)>> = listeners["listener_statuses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|listener| {
+                    let address = &listener["local_address"]["socket_address"];
+                    let port = u16::try_from(address["port_value"].as_u64()?).ok()?;
+                    Some((listener["name"].as_str()?.to_string(), port))
+                })
+                .collect();
+            if let Some(ports) = ports.filter(|p| !p.is_empty()) {
+                for (name, port) in ports {
+                    envoy
+                        .listeners
+                        .insert(name, SocketAddr::from(([127, 0, 0, 1], port)));
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no listener ports in 60 s: {body}\n{}",
+                envoy.log()
             );
+            // Polling for the listeners (not a retry test).
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         envoy
     }
@@ -262,6 +285,21 @@ impl Envoy {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
     }
+
+    /// Whether the Envoy process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+/// A new scratch directory for one Envoy (removed when the test passes).
+pub fn scratch_dir() -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("azmi-envoy-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use super::T0;
 use crate::proto::{AccessToken, Source};
 use crate::proxy_wasm::glue::{self, HEADER_FAILED_BODY, Host, HostStatus};
+use crate::proxy_wasm::stats::{MetricKind, Stats};
 use crate::proxy_wasm::token_root::{Bearer, Effects, Level, LocalReply, RequestStep, Verdict};
 use std::cell::Cell;
 
@@ -62,6 +63,15 @@ impl Host for FakeHost {
     fn set_tick_period(&mut self, ms: u64) -> Result<(), HostStatus> {
         self.call("tick", format!(" {ms}"))
     }
+    fn define_metric(&mut self, _kind: MetricKind, _name: &str) -> Result<u32, HostStatus> {
+        Err(INTERNAL_FAILURE)
+    }
+    fn increment_metric(&mut self, _id: u32, _delta: i64) -> Result<(), HostStatus> {
+        Err(INTERNAL_FAILURE)
+    }
+    fn record_metric(&mut self, _id: u32, _value: u64) -> Result<(), HostStatus> {
+        Err(INTERNAL_FAILURE)
+    }
 }
 
 fn forward() -> Verdict {
@@ -88,7 +98,7 @@ fn a_header_the_host_refuses_to_set_ends_the_request_with_a_503_not_a_trap() {
         log: None,
     };
     assert!(
-        !glue::on_request(&mut host, "authorization", &step),
+        !glue::on_request(&mut host, &Stats::default(), "authorization", &step),
         "not forwarded"
     );
     assert_eq!(host.calls.last().unwrap(), "7:send_reply 503");
@@ -112,6 +122,7 @@ fn a_header_the_host_refuses_to_set_ends_the_request_with_a_503_not_a_trap() {
     };
     assert!(!glue::apply(
         &mut host,
+        &Stats::default(),
         "authorization",
         &Verdict::ForwardUnauthenticated
     ));
@@ -143,8 +154,9 @@ fn a_refused_resume_or_reply_is_logged_and_the_other_streams_are_still_served() 
             (13, forward()),
         ],
         log: vec![(Level::Info, "fetched".into())],
+        ..Effects::default()
     };
-    glue::perform(&mut host, 1, "authorization", &effects);
+    glue::perform(&mut host, &Stats::default(), 1, "authorization", &effects);
     let calls: Vec<&str> = host
         .calls
         .iter()

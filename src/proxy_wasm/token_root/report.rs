@@ -72,7 +72,7 @@ impl TokenRoot {
         };
         let line = format!(
             "no token for {}; {count} request(s) {outcome}; {}",
-            self.config.scope,
+            self.scope,
             failure_details(error, &id)
         );
         (id, (Level::Warn, line))
@@ -117,7 +117,7 @@ impl TokenRoot {
             Level::Info,
             format!(
                 "filter ready: scope {}, header {}, cluster {}, credential {}",
-                config.scope,
+                self.scope,
                 config.header,
                 config.cluster,
                 self.choice.describe()
