@@ -99,6 +99,7 @@
 //! [`prepare`].
 
 mod call;
+mod checked;
 mod prepare;
 mod share;
 
@@ -147,6 +148,8 @@ pub struct ManagedIdentity {
     identity_env: Option<IdentityEnv>,
     /// Bumped when a fetch sees different identity variables; part of every cache key.
     generation: u32,
+    /// The pair `cached` checked last (see the `checked` module).
+    last_checked: checked::LastChecked,
 }
 
 /// What a fetch for a call will be, decided from the environment without touching the
@@ -181,8 +184,7 @@ impl ManagedIdentity {
         scope: &str,
         selector: &IdentitySelector,
     ) -> Result<Cached<'_>, Error> {
-        let resource = resource_from_scope(scope)?;
-        selector.validate()?;
+        let resource = self.last_checked.resource(scope, selector)?;
         let Some(source) = self.last_source else {
             return Ok(Cached::Miss);
         };
