@@ -3,8 +3,7 @@
 //! `azmi emulator` process on 127.0.0.1, the emulator as App Service managed identity. Writes
 //! host-test/benches/BENCHMARKS.md. Ratios, not pass/fail: timings stay out of the test suite.
 //!
-//! The recipe installs the peers at pinned versions into target/peers and builds
-//! target/release/azmi first; a peer that is not there is reported as such and skipped. IMDS
+//! The recipe installs the peers at pinned versions into target/peers first; a peer that is not there is reported as such and skipped. IMDS
 //! (169.254.169.254) is never contacted: azmi and every peer send its connections to a closed
 //! loopback port, and each peer's transport refuses any destination outside 127.0.0.0/8.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
@@ -59,12 +58,8 @@ fn main() -> anyhow::Result<()> {
     let host_test = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = host_test.parent().expect("the workspace root");
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
-    let azmi_cli = target.join("release/azmi");
-    anyhow::ensure!(
-        azmi_cli.exists(),
-        "{} is missing: run `just bench-peers`, which builds it",
-        azmi_cli.display()
-    );
+    // Cargo builds the package's binaries for its benches: this is target/release/azmi.
+    let azmi_cli = PathBuf::from(env!("CARGO_BIN_EXE_azmi"));
     let (mut emulator, endpoint) = start_emulator(&azmi_cli)?;
     eprintln!("bench-peers: azmi emulator on {endpoint}");
     let closed = closed_port()?;
