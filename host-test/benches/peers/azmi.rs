@@ -103,9 +103,9 @@ pub fn without_managed_identity(
 fn describe(result: Result<azmi_host_test::AccessToken, TokenError>) -> String {
     match result {
         Ok(_) => "unexpectedly got a token".into(),
-        Err(e) => {
-            let text = format!("{e:?}");
-            text.chars().take(160).collect()
+        Err(TokenError::CredentialUnavailable(info)) => {
+            format!("CredentialUnavailable: {}", info.message)
         }
+        Err(e) => format!("{e:?}"),
     }
 }

@@ -84,7 +84,7 @@ pub fn markdown(azmi: &Measured, peers: &[Peer], elapsed: Duration) -> String {
     );
     let _ = writeln!(
         md,
-        "## Commands\n\n```sh\njust bench-peers    # or: just bench --peers\n```\n\n\
+        "\n## Commands\n\n```sh\njust bench-peers    # or: just bench --peers\n```\n\n\
          The recipe installs `@azure/identity` and `@azure/msal-node` (npm, \
          `host-test/benches/peers/node/package-lock.json`) into target/peers/node, \
          `azure-identity` (pip, `host-test/benches/peers/python/requirements.txt`) into the venv \
@@ -174,7 +174,11 @@ fn show(s: Option<Stats>) -> String {
 
 fn ratio(s: Option<Stats>, base: Option<Stats>) -> String {
     match (s, base) {
-        (Some(s), Some(b)) => format!("{:.1}×", s.p50 / b.p50),
+        (Some(s), Some(b)) => match s.p50 / b.p50 {
+            r if r < 0.1 => format!("{r:.3}×"),
+            r if r < 1.0 => format!("{r:.2}×"),
+            r => format!("{r:.1}×"),
+        },
         _ => String::new(),
     }
 }

@@ -31,13 +31,21 @@ impl HttpClient for LoopbackOnly {
         let mut request = request.clone();
         if request.url().host_str() == Some("169.254.169.254") {
             let Some((host, port)) = self.imds.as_deref().and_then(|a| a.rsplit_once(':')) else {
-                return Err(refused("PEERS_IMDS_ADDRESS is not set: refusing to contact IMDS"));
+                return Err(refused(
+                    "PEERS_IMDS_ADDRESS is not set: refusing to contact IMDS",
+                ));
             };
             let url = request.url_mut();
-            url.set_host(Some(host)).map_err(|e| refused(&e.to_string()))?;
-            url.set_port(port.parse().ok()).map_err(|()| refused("bad port"))?;
+            url.set_host(Some(host))
+                .map_err(|e| refused(&e.to_string()))?;
+            url.set_port(port.parse().ok())
+                .map_err(|()| refused("bad port"))?;
         }
-        if !request.url().host_str().is_some_and(|h| h.starts_with("127.")) {
+        if !request
+            .url()
+            .host_str()
+            .is_some_and(|h| h.starts_with("127."))
+        {
             return Err(refused(&format!("{} is not loopback", request.url())));
         }
         self.inner.execute_request(&request).await
@@ -64,7 +72,10 @@ fn credential() -> Arc<ManagedIdentityCredential> {
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn nanos(d: Duration) -> String {
@@ -84,9 +95,15 @@ async fn mi() -> String {
     for round in 0..rounds + 3 {
         let scope = format!("https://bench-{round}.example/.default");
         let start = Instant::now();
-        let token = credential().get_token(&[&scope], None).await.expect("a token");
+        let token = credential()
+            .get_token(&[&scope], None)
+            .await
+            .expect("a token");
         let elapsed = start.elapsed();
-        assert!(seen.insert(token.token.secret().to_string()), "answered from a cache");
+        assert!(
+            seen.insert(token.token.secret().to_string()),
+            "answered from a cache"
+        );
         if round >= 3 {
             first.push(elapsed);
         }
@@ -99,7 +116,11 @@ async fn mi() -> String {
         cred.get_token(&[SCOPE], None).await.expect("a token");
         cached.push(start.elapsed());
     }
-    format!(r#""first_token_ns":{},"cached_ns":{}"#, list(&first), list(&cached))
+    format!(
+        r#""first_token_ns":{},"cached_ns":{}"#,
+        list(&first),
+        list(&cached)
+    )
 }
 
 /// No probe mode in this crate: the credential alone (its IMDS retries), given up after
@@ -112,7 +133,10 @@ async fn no_mi() -> String {
     let (capped, error) = match outcome {
         Err(_) => (true, String::new()),
         Ok(Ok(_)) => (false, "unexpectedly got a token".to_string()),
-        Ok(Err(e)) => (false, e.to_string().lines().next().unwrap_or_default().to_string()),
+        Ok(Err(e)) => (
+            false,
+            e.to_string().lines().next().unwrap_or_default().to_string(),
+        ),
     };
     format!(
         r#""no_mi_probe_ns":null,"no_mi_alone_ns":{},"no_mi_alone_capped":{capped},"no_mi_alone_error":{}"#,
@@ -141,7 +165,10 @@ async fn main() {
         "mi" => mi().await,
         "no-mi" => no_mi().await,
         "one-shot" => {
-            let token = credential().get_token(&[SCOPE], None).await.expect("a token");
+            let token = credential()
+                .get_token(&[SCOPE], None)
+                .await
+                .expect("a token");
             format!(r#""ok":{}"#, !token.token.secret().is_empty())
         }
         _ => panic!("usage: azmi-peer-azure-identity mi|no-mi|one-shot (got {mode:?})"),
