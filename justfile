@@ -142,6 +142,7 @@ peers_dir := "target/peers"
 bench-peers:
     #!/usr/bin/env bash
     set -uo pipefail
+    export BENCH_PEERS_STARTED="$(date +%s)"
     log() { echo "bench-peers [${SECONDS}s]: $*" >&2; }
     src=host-test/benches/peers
     peers={{peers_dir}}
