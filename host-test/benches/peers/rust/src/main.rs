@@ -8,6 +8,7 @@
 //!
 //! Every request goes through [`LoopbackOnly`]: IMDS (169.254.169.254) is sent to
 //! PEERS_IMDS_ADDRESS (a closed 127.0.0.1 port) and anything not on 127.0.0.0/8 is refused.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{AsyncRawResponse, ClientOptions, HttpClient, Request, Transport};
