@@ -88,7 +88,9 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let compiling = Instant::now();
     let host = azmi_host_test::Host::from_bytes(azmi_host_test::COMPONENT)?;
+    let compile = compiling.elapsed();
     let mut azmi =
         azmi::with_managed_identity(&rt, &host, &app_service, FIRST_ROUNDS, CACHED_CALLS)?;
     let without = azmi::without_managed_identity(&rt, &host, closed, NO_MI_CAP)?;
@@ -158,7 +160,7 @@ fn main() -> anyhow::Result<()> {
     let _ = emulator.wait();
 
     let elapsed = started.elapsed();
-    let markdown = report::markdown(&azmi, &peers, elapsed);
+    let markdown = report::markdown(&azmi, &peers, compile, elapsed);
     let path = host_test.join("benches/BENCHMARKS.md");
     std::fs::write(&path, markdown)?;
     eprintln!("bench-peers: wrote {} ({elapsed:.1?})", path.display());

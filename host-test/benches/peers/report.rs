@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The whole report.
-pub fn markdown(azmi: &Measured, peers: &[Peer], elapsed: Duration) -> String {
+/// `compile`: how long `Host::from_bytes` (Cranelift compiling azmi.wasm) took in the driver.
+pub fn markdown(azmi: &Measured, peers: &[Peer], compile: Duration, elapsed: Duration) -> String {
     let mut md = String::new();
     let date = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let _ = writeln!(
@@ -83,7 +84,7 @@ pub fn markdown(azmi: &Measured, peers: &[Peer], elapsed: Duration) -> String {
         peers,
         |m| &m.one_shot,
     );
-    notes(&mut md);
+    notes(&mut md, compile);
     let _ = writeln!(
         md,
         "\n## Commands\n\n```sh\njust bench-peers    # or: just bench --peers\n```\n\n\
@@ -242,7 +243,8 @@ fn lock_version(name: &str) -> String {
 }
 
 /// What the numbers do and do not compare.
-fn notes(md: &mut String) {
+fn notes(md: &mut String, compile: Duration) {
+    let compile = timing::human(compile.as_nanos() as f64);
     let _ = writeln!(
         md,
         "\n## Reading the numbers\n\n\
@@ -250,7 +252,8 @@ fn notes(md: &mut String) {
          boundary (`just bench` has the native core's figures); the `azure_identity` crate is a \
          native function call in the same process.\n\
          * One-shot: `azmi token` compiles azmi.wasm with Cranelift at every start (wasmtime's \
-         `Component::new` in `host-test/src/host.rs`), which is most of its time; Node.js and \
+         `Component::new` in `host-test/src/host.rs`; {compile} in this run's driver), which is \
+         most of its time; Node.js and \
          Python load their modules; the `azure_identity` peer is a native binary.\n\
          * No managed identity, alone: azmi answers at once when IMDS refuses the connection; \
          @azure/identity and azure-identity retry IMDS with back-off (seconds); azure_identity \
