@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
     // Cargo builds the package's binaries for its benches: this is target/release/azmi.
     let azmi_cli = PathBuf::from(env!("CARGO_BIN_EXE_azmi"));
-    let (mut emulator, endpoint) = start_emulator(&azmi_cli)?;
+    let (emulator, endpoint) = start_emulator(&azmi_cli)?;
     eprintln!("bench-peers: azmi emulator on {endpoint}");
     let closed = closed_port()?;
     let identity_header = azmi_host_test::emulator::Config::default().identity_header;
@@ -152,12 +152,15 @@ fn main() -> anyhow::Result<()> {
         .expect("azmi's")
         .map_err(|e| anyhow::anyhow!("azmi token: {e}"))?;
     for (&i, shot) in available.iter().zip(shots) {
+        let name = peers[i].name;
         if let Ok(measured) = &mut peers[i].result {
-            measured.one_shot = shot.unwrap_or_default();
+            measured.one_shot = shot.unwrap_or_else(|why| {
+                eprintln!("bench-peers: {name} one-shot failed: {why}");
+                Vec::new()
+            });
         }
     }
-    let _ = emulator.kill();
-    let _ = emulator.wait();
+    drop(emulator);
 
     let elapsed = started.elapsed();
     let markdown = report::markdown(&azmi, &peers, compile, elapsed);
@@ -167,14 +170,26 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The emulator process, stopped when this is dropped (an early `?` included).
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `azmi emulator` on a free loopback port; returns the child and `http://127.0.0.1:N`.
-fn start_emulator(azmi_cli: &Path) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(azmi_cli)
-        .args(["emulator", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+fn start_emulator(azmi_cli: &Path) -> anyhow::Result<(Stopped, String)> {
+    let mut child = Stopped(
+        Command::new(azmi_cli)
+            .args(["emulator", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?,
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("piped"));
     let mut first = String::new();
     stdout.read_line(&mut first)?;
     // Keep reading: the emulator must never write to a closed pipe.
@@ -185,10 +200,7 @@ fn start_emulator(azmi_cli: &Path) -> anyhow::Result<(Child, String)> {
         .map(str::to_string);
     match endpoint {
         Some(endpoint) => Ok((child, endpoint)),
-        None => {
-            let _ = child.kill();
-            anyhow::bail!("azmi emulator did not say where it listens: {first:?}")
-        }
+        None => anyhow::bail!("azmi emulator did not say where it listens: {first:?}"),
     }
 }
 
