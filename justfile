@@ -177,7 +177,7 @@ bench-peers:
     log "azmi: building the driver and the azmi CLI (release; the first time takes minutes)"
     cargo bench --quiet -p azmi-host-test --bench peers --no-run || exit 1
     wait "$installs"
-    log "measuring (about 2 minutes)"
+    log "measuring (about a minute)"
     cargo bench --quiet -p azmi-host-test --bench peers || exit 1
     log "done: host-test/benches/BENCHMARKS.md"
 
