@@ -144,10 +144,66 @@ fuzz target="all" budget="60":
 host:
     cargo test -p azmi-host-test
 
+# (`just bench --peers` is `just bench-peers`.)
 # Performance targets in one run (release): cached get-token at the component boundary and in
 # the native core, first token vs a bare HTTP GET, no-MI answer, burst, component size.
-bench:
-    cargo bench -p azmi-host-test --bench targets
+bench *flags:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "{{flags}}" in
+        "") cargo bench -p azmi-host-test --bench targets ;;
+        --peers) "{{just_executable()}}" bench-peers ;;
+        *) echo "just bench: unknown flag '{{flags}}' (the only one is --peers)" >&2; exit 2 ;;
+    esac
+
+peers_dir := "target/peers"
+
+# (Installs into target/peers only, at the versions pinned by host-test/benches/peers:
+# node/package-lock.json, python/requirements.txt, rust/Cargo.lock. A peer that cannot be
+# installed (no node, no network) is reported as unavailable and the run goes on. Nothing
+# leaves 127.0.0.0/8 while measuring: IMDS goes to a closed loopback port.)
+# azmi beside @azure/identity, azure-identity and the azure_identity crate on one emulator: writes host-test/benches/BENCHMARKS.md.
+bench-peers:
+    #!/usr/bin/env bash
+    set -uo pipefail
+    export BENCH_PEERS_STARTED="$(date +%s)"
+    log() { echo "bench-peers [${SECONDS}s]: $*" >&2; }
+    src=host-test/benches/peers
+    peers={{peers_dir}}
+    mkdir -p "$peers/node"
+    (   # npm and pip fetch while cargo compiles.
+        if ! command -v npm >/dev/null 2>&1; then
+            log "node: no npm on PATH; reported as unavailable"
+        elif cmp -s "$src/node/package-lock.json" "$peers/node/package-lock.json" \
+            && [ -d "$peers/node/node_modules/@azure/identity" ]; then
+            cp "$src/node/bench.mjs" "$peers/node/"
+            log "node: @azure/identity already installed in $peers/node"
+        else
+            cp "$src/node/package.json" "$src/node/package-lock.json" "$src/node/bench.mjs" "$peers/node/"
+            log "node: npm ci @azure/identity, @azure/msal-node into $peers/node"
+            (cd "$peers/node" && npm ci --no-audit --no-fund --loglevel=error >&2) \
+                || { log "node: npm ci failed; reported as unavailable"; rm -rf "$peers/node/node_modules"; }
+        fi
+        if [ ! -x "$peers/venv/bin/python" ] && ! python3 -m venv "$peers/venv"; then
+            log "python: no venv; reported as unavailable"
+        else
+            log "python: pip install azure-identity into $peers/venv"
+            "$peers/venv/bin/pip" install --quiet --disable-pip-version-check -r "$src/python/requirements.txt" >&2 \
+                || { log "python: pip install failed; reported as unavailable"; rm -rf "$peers/venv"; }
+        fi
+        log "node and python ready"
+    ) &
+    installs=$!
+    log "rust: building the azure_identity peer (release, $peers/rust)"
+    CARGO_TARGET_DIR="$peers/rust" cargo build --quiet --release --locked \
+        --manifest-path "$src/rust/Cargo.toml" \
+        || log "rust: build failed; reported as unavailable"
+    log "azmi: building the driver and the azmi CLI (release; the first time takes minutes)"
+    cargo bench --quiet -p azmi-host-test --bench peers --no-run || exit 1
+    wait "$installs"
+    log "measuring (about a minute)"
+    cargo bench --quiet -p azmi-host-test --bench peers || exit 1
+    log "done: host-test/benches/BENCHMARKS.md"
 
 # Run the Azure managed-identity emulator on 127.0.0.1 (default port 8080).
 emulator port="8080":
