@@ -131,10 +131,23 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    // `azmi token` as `just cli` installs it: with its components precompiled (`azmi
+    // precompile`), so a run loads one instead of compiling it.
+    let precompiled = std::env::temp_dir().join(format!("azmi-bench-peers-{}", std::process::id()));
+    std::fs::create_dir_all(&precompiled)?;
+    let made = Command::new(&azmi_cli)
+        .args(["precompile", "--dir"])
+        .arg(&precompiled)
+        .output()?;
+    anyhow::ensure!(made.status.success(), "azmi precompile: {made:?}");
     let mut cli = Command::new(&azmi_cli);
     cli.args(["token", "--scope", SCOPE, "--no-cache"]);
     let mut cli_env = app_service.clone();
     cli_env.push(("AZMI_IMDS_ADDRESS".to_string(), closed.to_string()));
+    cli_env.push((
+        "AZMI_PRECOMPILED_DIR".to_string(),
+        precompiled.display().to_string(),
+    ));
     run::clean_env(&mut cli, &cli_env);
     let available: Vec<usize> = (0..peers.len())
         .filter(|&i| peers[i].result.is_ok())
@@ -147,6 +160,7 @@ fn main() -> anyhow::Result<()> {
     );
     eprintln!("bench-peers: one-shot processes, {ONE_SHOTS} rounds");
     let mut shots = run::one_shots(&mut commands, ONE_SHOTS).into_iter();
+    let _ = std::fs::remove_dir_all(&precompiled);
     azmi.one_shot = shots
         .next()
         .expect("azmi's")
