@@ -105,6 +105,11 @@ fn service_principal() -> Scenario {
         .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
 }
 
+/// `source`'s scenario with every diagnostics line on (`AZURE_LOG_LEVEL=verbose`).
+fn verbose(source: &Source) -> Scenario {
+    (source.scenario)().env("AZURE_LOG_LEVEL", "verbose")
+}
+
 /// One call the way `source` is reached.
 fn run(source: &Source, s: &mut Scenario) -> Run {
     if source.chain {
@@ -214,9 +219,11 @@ fn leaks(output: &str, secret: &str) -> bool {
         .any(|w| output.contains(&w.iter().collect::<String>()))
 }
 
-/// Every output of `run` a caller or a log could see.
+/// Every output of `run` a caller or a log could see: with `AZURE_LOG_LEVEL=verbose` (see
+/// [`verbose`]), every diagnostics line too.
 fn outputs(run: &Run) -> Vec<String> {
     let mut out = vec![format!("{:?}", run.requests)];
+    out.extend(run.logs.iter().map(|(_, line)| line.clone()));
     match &run.result {
         Ok(token) => out.push(format!("{token:?}")),
         Err(error) => {
@@ -236,13 +243,14 @@ fn no_secret_reaches_any_output_of_any_source() {
     for source in &SOURCES {
         for secret in source.secrets {
             for (what, answer) in echoes(secret) {
-                let mut s = (source.scenario)();
+                let mut s = verbose(source);
                 for reply in (source.before)() {
                     s.push(reply);
                 }
                 // One answer; a retried status gets the same answer until the retries end.
                 s = s.fallback(answer);
                 let run = run(source, &mut s);
+                assert!(!run.logs.is_empty(), "{}: verbose logs", source.name);
                 for output in outputs(&run) {
                     assert!(
                         !leaks(&output, secret),
@@ -260,7 +268,7 @@ fn no_secret_reaches_any_output_of_any_source() {
 #[test]
 fn a_successful_token_never_shows_in_debug_or_requests() {
     for source in &SOURCES {
-        let mut s = (source.scenario)();
+        let mut s = verbose(source);
         for reply in (source.before)() {
             s.push(reply);
         }
