@@ -21,8 +21,30 @@ async fn run(dir: &Path, args: &[&str], url: &str, header: &str) -> Output {
         .unwrap()
 }
 
-fn doctor_component(output: &Output) -> String {
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+/// `azmi precompile --dir dir`; its stdout.
+fn precompile(dir: &Path) -> String {
+    let made = Command::new(AZMI)
+        .args(["precompile", "--dir"])
+        .arg(dir)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    String::from_utf8_lossy(&made.stdout).into_owned()
+}
+
+/// Against a fresh emulator with `AZMI_PRECOMPILED_DIR=dir`: what `azmi doctor` says of the
+/// component, after checking that `azmi token` gets a token with one request.
+async fn component_status_and_a_token(dir: &Path) -> String {
+    let (emulator, url, _server) = emulator_on_loopback().await;
+    let header = emulator.config().identity_header;
+    let doctor = run(dir, &["doctor", "--json"], &url, &header).await;
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let args = ["token", "--scope", SCOPE, "--no-cache"];
+    let token = run(dir, &args, &url, &header).await;
+    assert!(token.status.success(), "{token:?}");
+    assert_eq!(lines(&token)[0]["source"], "app_service");
+    assert_eq!(emulator.token_requests(), 1);
     report["component"].as_str().unwrap().to_string()
 }
 
@@ -31,16 +53,7 @@ async fn precompile_writes_each_build_and_the_cli_loads_it() {
     let dir = Scratch::new("precompiled");
     let stale = dir.0.join("azmi-shared-0000000000000000.cwasm");
     std::fs::write(&stale, b"from an older build").unwrap();
-    let (emulator, url, _server) = emulator_on_loopback().await;
-    let header = emulator.config().identity_header;
-    let made = Command::new(AZMI)
-        .args(["precompile", "--dir"])
-        .arg(&dir.0)
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
-    let printed = String::from_utf8_lossy(&made.stdout);
+    let printed = precompile(&dir.0);
     for build in ["azmi-", "azmi-shared-", "azmi-certificate-"] {
         assert!(
             printed.lines().any(|l| l.contains(&format!("/{build}"))),
@@ -48,45 +61,20 @@ async fn precompile_writes_each_build_and_the_cli_loads_it() {
         );
     }
     assert!(!stale.exists(), "a file from another build is removed");
-
-    let doctor = run(&dir.0, &["doctor", "--json"], &url, &header).await;
-    let component = doctor_component(&doctor);
+    let component = component_status_and_a_token(&dir.0).await;
     assert!(component.starts_with("precompiled: "), "{component}");
     assert!(component.contains("azmi-shared-"), "{component}");
-
-    let token = run(
-        &dir.0,
-        &["token", "--scope", SCOPE, "--no-cache"],
-        &url,
-        &header,
-    )
-    .await;
-    assert!(token.status.success(), "{token:?}");
-    assert_eq!(lines(&token)[0]["source"], "app_service");
-    assert_eq!(emulator.token_requests(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_azmi_without_precompiled_components_compiles_and_answers() {
     let dir = Scratch::new("not-precompiled");
-    let (emulator, url, _server) = emulator_on_loopback().await;
-    let header = emulator.config().identity_header;
-    let doctor = run(&dir.0, &["doctor", "--json"], &url, &header).await;
-    let component = doctor_component(&doctor);
+    let component = component_status_and_a_token(&dir.0).await;
     assert!(
         component.starts_with("compiled at every start: no ")
             && component.contains("run `azmi precompile` once"),
         "{component}"
     );
-    let token = run(
-        &dir.0,
-        &["token", "--scope", SCOPE, "--no-cache"],
-        &url,
-        &header,
-    )
-    .await;
-    assert!(token.status.success(), "{token:?}");
-    assert_eq!(emulator.token_requests(), 1);
 }
 
 /// A file with the right name but not made by this wasmtime for this engine (here: junk) is
@@ -94,31 +82,13 @@ async fn an_azmi_without_precompiled_components_compiles_and_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_precompiled_file_is_refused_and_the_cli_compiles_instead() {
     let dir = Scratch::new("corrupt-precompiled");
-    let (emulator, url, _server) = emulator_on_loopback().await;
-    let header = emulator.config().identity_header;
-    let made = Command::new(AZMI)
-        .args(["precompile", "--dir"])
-        .arg(&dir.0)
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    precompile(&dir.0);
     for entry in std::fs::read_dir(&dir.0).unwrap().flatten() {
         std::fs::write(entry.path(), b"\x7fELF but not wasmtime's").unwrap();
     }
-    let doctor = run(&dir.0, &["doctor", "--json"], &url, &header).await;
-    let component = doctor_component(&doctor);
+    let component = component_status_and_a_token(&dir.0).await;
     assert!(
         component.contains("is not usable") && component.contains("run `azmi precompile` again"),
         "{component}"
     );
-    let token = run(
-        &dir.0,
-        &["token", "--scope", SCOPE, "--no-cache"],
-        &url,
-        &header,
-    )
-    .await;
-    assert!(token.status.success(), "{token:?}");
-    assert_eq!(emulator.token_requests(), 1);
 }
