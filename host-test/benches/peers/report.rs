@@ -251,10 +251,10 @@ fn notes(md: &mut String, compile: Duration) {
          * azmi runs as a WebAssembly component: each of its calls crosses the component \
          boundary (`just bench` has the native core's figures); the `azure_identity` crate is a \
          native function call in the same process.\n\
-         * One-shot: `azmi token` compiles azmi.wasm with Cranelift at every start (wasmtime's \
-         `Component::new` in `host-test/src/host.rs`; {compile} in this run's driver), which is \
-         most of its time; Node.js and \
-         Python load their modules; the `azure_identity` peer is a native binary.\n\
+         * One-shot: `azmi token` loads its component precompiled (`azmi precompile`, which \
+         `just cli` runs: a wasmtime artifact next to the binary); compiling it at start instead \
+         takes {compile} (this run's driver, Cranelift). Node.js and Python load their modules; \
+         the `azure_identity` peer is a native binary.\n\
          * No managed identity, alone: azmi answers at once when IMDS refuses the connection; \
          @azure/identity and azure-identity retry IMDS with back-off (seconds); azure_identity \
          1.0.0 retries from 1.34 s up to 72 s, so it is given up on at the cap.\n\
