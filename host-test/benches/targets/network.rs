@@ -2,6 +2,7 @@
 //! instance's first token vs a bare HTTP GET of the same URL, the no-managed-identity answer,
 //! and a burst of calls on one instance.
 
+use crate::guest_time::{GuestTime, Split};
 use crate::{SCOPE, timing};
 use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator};
 use azmi_host_test::{Egress, GuestConfig, Host, IdentitySelector, TokenError, TokenRequest};
@@ -23,8 +24,15 @@ pub struct Network {
     pub first_token: timing::Stats,
     /// `Host::instantiate` alone.
     pub instantiate: timing::Stats,
-    /// A new connection and one HTTP/1 GET of the same URL with `Metadata: true`.
+    /// A new connection and one HTTP/1 GET of the same URL with `Metadata: true`, sent the
+    /// way the host's egress sends (hyper's HTTP/1 client on a new tokio connection).
     pub bare_get: timing::Stats,
+    /// The first `get-token`'s time running wasm (call hook).
+    pub guest: timing::Stats,
+    /// The first `get-token`'s time in host calls (WASI, wasi:http, the network they await).
+    pub host_calls: timing::Stats,
+    /// Host calls the first `get-token` makes.
+    pub host_call_count: u32,
     /// `get-token-with` (`probe: true`) with the IMDS base on a closed port.
     pub no_mi: timing::Stats,
     /// Calls in the burst.
@@ -47,7 +55,7 @@ pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
         .block_on(emulator.serve(0))
         .expect("serving the emulator");
     let config = config(&format!("http://{addr}"));
-    let [first_token, instantiate, bare_get] =
+    let ([first_token, instantiate, bare_get, guest, host_calls], host_call_count) =
         rt.block_on(first_vs_bare(host, &config, addr, iterations));
     let request = emulator.requests().into_iter().last().expect("a request");
     assert_eq!(
@@ -70,6 +78,9 @@ pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
         first_token,
         instantiate,
         bare_get,
+        guest,
+        host_calls,
+        host_call_count,
         no_mi,
         burst_calls,
         burst_requests,
@@ -88,45 +99,51 @@ fn config(base: &str) -> GuestConfig {
     GuestConfig::new(env, egress)
 }
 
-/// First token, instantiation alone and the bare GET, alternated so background load hits
-/// all alike; ten warm-up rounds first.
+/// First token (with its guest and host-call times), instantiation alone and the bare GET,
+/// alternated so background load hits all alike; ten warm-up rounds first. Also returns
+/// the host calls one first token makes.
 async fn first_vs_bare(
     host: &Host,
     config: &GuestConfig,
     addr: SocketAddr,
     iterations: usize,
-) -> [timing::Stats; 3] {
-    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+) -> ([timing::Stats; 5], u32) {
+    let mut times: [Vec<Duration>; 5] = Default::default();
+    let mut host_calls = 0;
     for round in 0..iterations + 10 {
-        let first = first_token(host, config).await;
+        let (first, split) = first_token(host, config).await;
+        host_calls = split.host_calls;
         let start = Instant::now();
         let guest = host.instantiate(config.clone()).await;
         let instantiate = start.elapsed();
         drop(guest.expect("instantiating"));
         let bare = bare_get(addr).await;
         if round >= 10 {
-            for (list, time) in times.iter_mut().zip([first, instantiate, bare]) {
+            let round = [first, instantiate, bare, split.guest, split.host];
+            for (list, time) in times.iter_mut().zip(round) {
                 list.push(time);
             }
         }
     }
-    times.map(|list| timing::of(&list))
+    (times.map(|list| timing::of(&list)), host_calls)
 }
 
-/// Instantiates and gets one token; the instance is dropped after the clock stops.
-async fn first_token(host: &Host, config: &GuestConfig) -> Duration {
+/// Instantiates and gets one token; the instance is dropped after the clock stops. Returns
+/// the whole time and how `get-token`'s share of it splits between guest and host.
+async fn first_token(host: &Host, config: &GuestConfig) -> (Duration, Split) {
     let start = Instant::now();
     let mut guest = host
         .instantiate(config.clone())
         .await
         .expect("instantiating");
+    let hook = GuestTime::install(guest.store_mut());
     let token = guest
         .get_token(SCOPE, &IdentitySelector::SystemAssigned)
         .await
         .expect("no trap");
     let elapsed = start.elapsed();
     token.expect("a token from the emulator");
-    elapsed
+    (elapsed, hook.split())
 }
 
 /// One GET on a new connection, body read whole, as the host's egress does.
