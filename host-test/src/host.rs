@@ -250,12 +250,6 @@ impl Guest {
             .await
     }
 
-    /// The instance's store, for instrumentation: e.g. `just bench` times the guest's share
-    /// of a call with a [`Store::call_hook`].
-    pub fn store_mut(&mut self) -> &mut Store<GuestState> {
-        &mut self.store
-    }
-
     /// Destinations the host refused for this guest.
     pub fn refused(&self) -> Vec<Refused> {
         self.refused.lock().unwrap().clone()

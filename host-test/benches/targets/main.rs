@@ -15,7 +15,6 @@ mod alloc;
 mod boundary;
 mod boundary_report;
 mod envoy;
-mod guest_time;
 mod native;
 mod network;
 mod process;
@@ -26,19 +25,9 @@ mod spin;
 mod stub;
 mod timing;
 
-/// The Envoy tests' rig, client and latency loop (`host-test/tests/envoy`), shared with them;
-/// the bench uses part of it.
+// Shared with the Envoy tests; the bench uses part of it.
 #[allow(dead_code)]
-mod envoy_rig {
-    #[path = "../../../tests/envoy/client.rs"]
-    pub mod client;
-    #[path = "../../../tests/envoy/latency.rs"]
-    pub mod latency;
-    #[path = "../../../tests/envoy/numbers.rs"]
-    pub mod numbers;
-    #[path = "../../../tests/envoy/rig.rs"]
-    pub mod rig;
-}
+mod envoy_rig;
 
 use std::time::Instant;
 

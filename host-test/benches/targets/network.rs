@@ -2,7 +2,7 @@
 //! instance's first token vs a bare HTTP GET of the same URL, the no-managed-identity answer,
 //! and a burst of calls on one instance.
 
-use crate::guest_time::{GuestTime, Split};
+use crate::rig::guest_config;
 use crate::{SCOPE, timing};
 use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator};
 use azmi_host_test::{Egress, GuestConfig, Host, IdentitySelector, TokenError, TokenRequest};
@@ -27,12 +27,9 @@ pub struct Network {
     /// A new connection and one HTTP/1 GET of the same URL with `Metadata: true`, sent the
     /// way the host's egress sends (hyper's HTTP/1 client on a new tokio connection).
     pub bare_get: timing::Stats,
-    /// The first `get-token`'s time running wasm (call hook).
-    pub guest: timing::Stats,
-    /// The first `get-token`'s time in host calls (WASI, wasi:http, the network they await).
-    pub host_calls: timing::Stats,
-    /// Host calls the first `get-token` makes.
-    pub host_call_count: u32,
+    /// A fresh instance's first `get-token` alone with the emulator answering in memory (no
+    /// socket): the guest's work plus wasi-http's, without the network.
+    pub in_memory: timing::Stats,
     /// `get-token-with` (`probe: true`) with the IMDS base on a closed port.
     pub no_mi: timing::Stats,
     /// Calls in the burst.
@@ -55,8 +52,9 @@ pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
         .block_on(emulator.serve(0))
         .expect("serving the emulator");
     let config = config(&format!("http://{addr}"));
-    let ([first_token, instantiate, bare_get, guest, host_calls], host_call_count) =
+    let [first_token, instantiate, bare_get] =
         rt.block_on(first_vs_bare(host, &config, addr, iterations));
+    let in_memory = rt.block_on(in_memory_first_call(host, iterations));
     let request = emulator.requests().into_iter().last().expect("a request");
     assert_eq!(
         request.path,
@@ -78,9 +76,7 @@ pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
         first_token,
         instantiate,
         bare_get,
-        guest,
-        host_calls,
-        host_call_count,
+        in_memory,
         no_mi,
         burst_calls,
         burst_requests,
@@ -99,51 +95,69 @@ fn config(base: &str) -> GuestConfig {
     GuestConfig::new(env, egress)
 }
 
-/// First token (with its guest and host-call times), instantiation alone and the bare GET,
-/// alternated so background load hits all alike; ten warm-up rounds first. Also returns
-/// the host calls one first token makes.
+/// First token, instantiation alone and the bare GET, alternated so background load hits
+/// all alike; ten warm-up rounds first.
 async fn first_vs_bare(
     host: &Host,
     config: &GuestConfig,
     addr: SocketAddr,
     iterations: usize,
-) -> ([timing::Stats; 5], u32) {
-    let mut times: [Vec<Duration>; 5] = Default::default();
-    let mut host_calls = 0;
+) -> [timing::Stats; 3] {
+    let mut times: [Vec<Duration>; 3] = Default::default();
     for round in 0..iterations + 10 {
-        let (first, split) = first_token(host, config).await;
-        host_calls = split.host_calls;
+        let first = first_token(host, config).await;
         let start = Instant::now();
         let guest = host.instantiate(config.clone()).await;
         let instantiate = start.elapsed();
         drop(guest.expect("instantiating"));
         let bare = bare_get(addr).await;
         if round >= 10 {
-            let round = [first, instantiate, bare, split.guest, split.host];
-            for (list, time) in times.iter_mut().zip(round) {
+            for (list, time) in times.iter_mut().zip([first, instantiate, bare]) {
                 list.push(time);
             }
         }
     }
-    (times.map(|list| timing::of(&list)), host_calls)
+    times.map(|list| timing::of(&list))
 }
 
-/// Instantiates and gets one token; the instance is dropped after the clock stops. Returns
-/// the whole time and how `get-token`'s share of it splits between guest and host.
-async fn first_token(host: &Host, config: &GuestConfig) -> (Duration, Split) {
+/// Instantiates and gets one token; the instance is dropped after the clock stops.
+async fn first_token(host: &Host, config: &GuestConfig) -> Duration {
     let start = Instant::now();
     let mut guest = host
         .instantiate(config.clone())
         .await
         .expect("instantiating");
-    let hook = GuestTime::install(guest.store_mut());
     let token = guest
         .get_token(SCOPE, &IdentitySelector::SystemAssigned)
         .await
         .expect("no trap");
     let elapsed = start.elapsed();
     token.expect("a token from the emulator");
-    (elapsed, hook.split())
+    elapsed
+}
+
+/// A fresh instance's first `get-token` (instantiation untimed) with the emulator in memory.
+async fn in_memory_first_call(host: &Host, iterations: usize) -> timing::Stats {
+    let emulator = Emulator::new(EmulatorConfig::default());
+    let config = guest_config(&emulator);
+    let mut times = Vec::new();
+    for round in 0..iterations + 10 {
+        let mut guest = host
+            .instantiate(config.clone())
+            .await
+            .expect("instantiating");
+        let start = Instant::now();
+        let token = guest
+            .get_token(SCOPE, &IdentitySelector::SystemAssigned)
+            .await
+            .expect("no trap");
+        let elapsed = start.elapsed();
+        token.expect("a token from the in-memory emulator");
+        if round >= 10 {
+            times.push(elapsed);
+        }
+    }
+    timing::of(&times)
 }
 
 /// One GET on a new connection, body read whole, as the host's egress does.

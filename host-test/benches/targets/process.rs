@@ -53,7 +53,10 @@ fn measure_in(server: &Runtime, scratch: &Path, runs: usize) -> Result<Process, 
         let output = Command::new(AZMI)
             .args(args)
             .env_clear()
-            .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", format!("http://{address}"))
+            .env(
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                format!("http://{address}"),
+            )
             .env("AZMI_PRECOMPILED_DIR", scratch)
             .env("XDG_CACHE_HOME", scratch.join("cache"))
             .output()

@@ -63,7 +63,10 @@ pub fn parts(wasm: &[u8]) -> Vec<(String, usize)> {
                 }
             }
             0 => add(format!("custom {}", custom_name(body)), whole),
-            _ => add("component sections (types, imports, canon glue)".into(), whole),
+            _ => add(
+                "component sections (types, imports, canon glue)".into(),
+                whole,
+            ),
         }
     }
     parts.sort_by(|a, b| b.1.cmp(&a.1));

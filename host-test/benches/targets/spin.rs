@@ -6,10 +6,10 @@
 
 use crate::envoy_rig::client::Connection;
 use crate::envoy_rig::latency::Percentiles;
+use azmi_host_test::Egress;
 use azmi_host_test::KeyValue;
 use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator};
 use azmi_host_test::serve::{ServeConfig, Server};
-use azmi_host_test::Egress;
 use std::path::{Path, PathBuf};
 use tokio::runtime::Runtime;
 
