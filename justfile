@@ -151,9 +151,9 @@ host:
 bench: component
     #!/usr/bin/env bash
     set -euo pipefail
-    just spin-app-build || echo "bench: could not build the Spin app; its row says why" >&2
-    just envoy-install envoy-filter || echo "bench: no Envoy or no filter; its row says why" >&2
-    AZMI_BENCH_COMPONENT={{component_wasm}} cargo bench -p azmi-host-test --bench targets
+    {{just_executable()}} spin-app-build || echo "bench: could not build the Spin app; its row says why" >&2
+    {{just_executable()}} envoy-install envoy-filter || echo "bench: no Envoy or no filter; its row says why" >&2
+    AZMI_BENCH_COMPONENT="$PWD/{{component_wasm}}" cargo bench -p azmi-host-test --bench targets
 
 # Run the Azure managed-identity emulator on 127.0.0.1 (default port 8080).
 emulator port="8080":

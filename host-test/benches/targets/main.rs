@@ -67,7 +67,7 @@ fn main() {
     eprintln!("spin app measured ({:.1?})", started.elapsed());
     let envoy = envoy::measure(&rt, 2_000);
     eprintln!("envoy measured ({:.1?})", started.elapsed());
-    let process = process::measure(&rt, 20);
+    let process = process::measure(20);
     eprintln!("azmi token processes measured ({:.1?})", started.elapsed());
     let measured = report::Measured {
         core,
@@ -86,6 +86,16 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     );
+}
+
+/// A runtime with one worker thread of its own, for servers (the emulator) that must answer
+/// while the measuring thread blocks.
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("server runtime")
 }
 
 /// The 1-minute load average (other builds skew the numbers; this says how much).

@@ -42,11 +42,7 @@ pub struct Network {
 
 /// Runs everything with the guest on `rt` and the emulator on its own runtime thread.
 pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("server runtime");
+    let server = crate::server_runtime();
     let emulator = Emulator::new(EmulatorConfig::default());
     let (addr, accept) = server
         .block_on(emulator.serve(0))

@@ -24,10 +24,12 @@ pub struct Process {
 }
 
 /// `runs` runs of each, interleaved; `Err` says why it could not run.
-pub fn measure(server: &Runtime, runs: usize) -> Result<Process, String> {
+pub fn measure(runs: usize) -> Result<Process, String> {
+    let server = crate::server_runtime();
     let scratch = std::env::temp_dir().join(format!("azmi-bench-cli-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-    let result = measure_in(server, &scratch, runs);
+    let result = measure_in(&server, &scratch, runs);
+    server.shutdown_background();
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
