@@ -212,7 +212,7 @@ fn native(core: &Core) -> Line {
         number: "2",
         what: "native core ManagedIdentity::cached, p50".into(),
         measured: format!(
-            "{} , {:.2} allocations",
+            "{}, {:.2} allocations",
             human(core.cached.p50),
             core.allocations
         ),

@@ -69,7 +69,7 @@ pub fn parts(wasm: &[u8]) -> Vec<(String, usize)> {
             ),
         }
     }
-    parts.sort_by(|a, b| b.1.cmp(&a.1));
+    parts.sort_by_key(|part| std::cmp::Reverse(part.1));
     parts
 }
 
