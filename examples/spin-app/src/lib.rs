@@ -4,8 +4,11 @@
 //! `GET /secrets/<name>` asks azmi (imported as `azmi:identity/default-credential`, composed in
 //! by Spin's component dependencies or by `wac plug`) for a token for
 //! `https://vault.azure.net/.default`, calls `GET {VAULT_URL}/secrets/<name>` with
-//! `Authorization: Bearer …` and answers with the secret's value as text. Failures are JSON
-//! `{"error": …, "message": …}`; the token never appears in a response or a log.
+//! `Authorization: Bearer …` and answers with the secret's value as text. `GET /token` gets
+//! the same token and answers with where it came from and when it expires (JSON
+//! `{"source": …, "expires_on": …}`, never the token): a request whose only work is the token.
+//! Failures are JSON `{"error": …, "message": …}`; the token never appears in a response or a
+//! log.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // clippy.toml bans these for the sans-IO core only
 
 mod reply;
@@ -60,12 +63,16 @@ impl Guest for App {
 fn respond(request: &IncomingRequest) -> Reply {
     let target = request.path_with_query().unwrap_or_default();
     let path = target.split('?').next().unwrap_or_default();
-    let Some(name) = path.strip_prefix("/secrets/") else {
-        return Reply::error(404, "not_found", "try GET /secrets/<name>");
-    };
+    let name = path.strip_prefix("/secrets/");
+    if name.is_none() && path != "/token" {
+        return Reply::error(404, "not_found", "try GET /secrets/<name> or GET /token");
+    }
     if !matches!(request.method(), Method::Get) {
         return Reply::error(405, "method_not_allowed", "only GET is served");
     }
+    let Some(name) = name else {
+        return token_info();
+    };
     if !vault::is_secret_name(name) {
         return Reply::error(
             400,
@@ -88,6 +95,20 @@ fn respond(request: &IncomingRequest) -> Reply {
     match vault.secret(name, &token.token) {
         Ok(value) => Reply::text(200, value),
         Err(message) => Reply::error(502, "vault", &message),
+    }
+}
+
+/// `GET /token`: the token's source and expiry, never the token itself.
+fn token_info() -> Reply {
+    match get_token(VAULT_SCOPE) {
+        Ok(token) => Reply::json(
+            200,
+            &json!({
+                "source": source_name(token.source),
+                "expires_on": token.expires_on,
+            }),
+        ),
+        Err(error) => token_error(&error),
     }
 }
 

@@ -2,6 +2,7 @@
 //! instance's first token vs a bare HTTP GET of the same URL, the no-managed-identity answer,
 //! and a burst of calls on one instance.
 
+use crate::rig::guest_config;
 use crate::{SCOPE, timing};
 use azmi_host_test::emulator::{Config as EmulatorConfig, Emulator};
 use azmi_host_test::{Egress, GuestConfig, Host, IdentitySelector, TokenError, TokenRequest};
@@ -23,8 +24,12 @@ pub struct Network {
     pub first_token: timing::Stats,
     /// `Host::instantiate` alone.
     pub instantiate: timing::Stats,
-    /// A new connection and one HTTP/1 GET of the same URL with `Metadata: true`.
+    /// A new connection and one HTTP/1 GET of the same URL with `Metadata: true`, sent the
+    /// way the host's egress sends (hyper's HTTP/1 client on a new tokio connection).
     pub bare_get: timing::Stats,
+    /// A fresh instance's first `get-token` alone with the emulator answering in memory (no
+    /// socket): the guest's work plus wasi-http's, without the network.
+    pub in_memory: timing::Stats,
     /// `get-token-with` (`probe: true`) with the IMDS base on a closed port.
     pub no_mi: timing::Stats,
     /// Calls in the burst.
@@ -37,11 +42,7 @@ pub struct Network {
 
 /// Runs everything with the guest on `rt` and the emulator on its own runtime thread.
 pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("server runtime");
+    let server = crate::server_runtime();
     let emulator = Emulator::new(EmulatorConfig::default());
     let (addr, accept) = server
         .block_on(emulator.serve(0))
@@ -49,6 +50,7 @@ pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
     let config = config(&format!("http://{addr}"));
     let [first_token, instantiate, bare_get] =
         rt.block_on(first_vs_bare(host, &config, addr, iterations));
+    let in_memory = rt.block_on(in_memory_first_call(host, iterations));
     let request = emulator.requests().into_iter().last().expect("a request");
     assert_eq!(
         request.path,
@@ -70,6 +72,7 @@ pub fn measure(rt: &Runtime, host: &Host, iterations: usize) -> Network {
         first_token,
         instantiate,
         bare_get,
+        in_memory,
         no_mi,
         burst_calls,
         burst_requests,
@@ -96,9 +99,9 @@ async fn first_vs_bare(
     addr: SocketAddr,
     iterations: usize,
 ) -> [timing::Stats; 3] {
-    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    let mut times: [Vec<Duration>; 3] = Default::default();
     for round in 0..iterations + 10 {
-        let first = first_token(host, config).await;
+        let (first, _) = first_token(host, config).await;
         let start = Instant::now();
         let guest = host.instantiate(config.clone()).await;
         let instantiate = start.elapsed();
@@ -113,20 +116,37 @@ async fn first_vs_bare(
     times.map(|list| timing::of(&list))
 }
 
-/// Instantiates and gets one token; the instance is dropped after the clock stops.
-async fn first_token(host: &Host, config: &GuestConfig) -> Duration {
+/// Instantiates and gets one token: the whole time, and the `get-token` call's share. The
+/// instance is dropped after the clock stops.
+async fn first_token(host: &Host, config: &GuestConfig) -> (Duration, Duration) {
     let start = Instant::now();
     let mut guest = host
         .instantiate(config.clone())
         .await
         .expect("instantiating");
+    let call = Instant::now();
     let token = guest
         .get_token(SCOPE, &IdentitySelector::SystemAssigned)
         .await
         .expect("no trap");
-    let elapsed = start.elapsed();
-    token.expect("a token from the emulator");
-    elapsed
+    let (elapsed, call) = (start.elapsed(), call.elapsed());
+    token.expect("a token");
+    (elapsed, call)
+}
+
+/// A fresh instance's first `get-token` alone (instantiation untimed) with the emulator in
+/// memory.
+async fn in_memory_first_call(host: &Host, iterations: usize) -> timing::Stats {
+    let emulator = Emulator::new(EmulatorConfig::default());
+    let config = guest_config(&emulator);
+    let mut times = Vec::new();
+    for round in 0..iterations + 10 {
+        let (_, call) = first_token(host, &config).await;
+        if round >= 10 {
+            times.push(call);
+        }
+    }
+    timing::of(&times)
 }
 
 /// One GET on a new connection, body read whole, as the host's egress does.

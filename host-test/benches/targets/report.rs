@@ -1,196 +1,302 @@
-//! The tables `just bench` prints.
+//! Issue 14's table: every target next to a floor measured in the same run, the ratio
+//! measured / target (≤ 1 meets it), and where a row could not run, why.
 
-use crate::boundary::{Boundary, LONG_TOKEN};
+use crate::boundary::Boundary;
+use crate::boundary_report::table;
+use crate::envoy::EnvoyLatency;
 use crate::native::Core;
 use crate::network::Network;
+use crate::process::Process;
+use crate::sizes::{CERTIFICATE_EXTRA, SHARED_EXTRA, SHIPPED_BUDGET, Sizes};
+use crate::spin::SpinRequests;
 use crate::timing::human;
+use std::time::Duration;
 
-/// The component size budget, bytes (150 KB, decimal: the stricter reading).
-const SIZE_BUDGET: usize = 150_000;
-
-/// Prints the targets table, then the boundary breakdown.
-pub fn print(core: &Core, boundary: &Boundary, network: &Network, component_bytes: usize) {
-    let shipped = boundary.rows[0]
-        .real
-        .as_ref()
-        .expect("the shipped path works");
-    let best = boundary
-        .rows
-        .iter()
-        .filter_map(|r| r.real.as_ref().ok().map(|s| (s, r)))
-        .min_by(|a, b| a.0.p50.total_cmp(&b.0.p50))
-        .expect("a working row");
-    let first_ratio = network.first_token.p50 / network.bare_get.p50;
-    let mut rows = vec![
-        ratio_row(
-            "cached get-token, component boundary (shipped Guest::get_token), p50",
-            shipped.p50,
-            310.0,
-            format!("p90 {}", human(shipped.p90)),
-        ),
-        ratio_row(
-            "cached get-token, component boundary (best variant), p50",
-            best.0.p50,
-            310.0,
-            best.1.label.clone(),
-        ),
-        ratio_row(
-            "native core ManagedIdentity::cached, p50",
-            core.cached.p50,
-            100.0,
-            format!(
-                "p90 {}, {:.2} allocations/call",
-                human(core.cached.p90),
-                core.allocations
-            ),
-        ),
-    ];
-    rows.push(vec![
-        "first token on a warm engine / bare HTTP GET, p50".into(),
-        format!("{first_ratio:.2}×"),
-        "≤ 1.3×".into(),
-        format!("{:.2}", first_ratio / 1.3),
-        verdict(first_ratio <= 1.3),
-        format!(
-            "first token {} (p90 {}; instantiate alone {}), bare GET {} (p90 {})",
-            human(network.first_token.p50),
-            human(network.first_token.p90),
-            human(network.instantiate.p50),
-            human(network.bare_get.p50),
-            human(network.bare_get.p90)
-        ),
-    ]);
-    rows.push(ratio_row(
-        "no-MI answer (probe, closed port), p50",
-        network.no_mi.p50,
-        20_000_000.0,
-        format!("p90 {}", human(network.no_mi.p90)),
-    ));
-    rows.push(vec![
-        format!("burst: {} calls, one instance", network.burst_calls),
-        format!("{} upstream", network.burst_requests),
-        "1 upstream".into(),
-        format!("{:.2}", network.burst_requests as f64),
-        verdict(network.burst_requests == 1),
-        format!(
-            "{} for the burst",
-            human(network.burst_time.as_nanos() as f64)
-        ),
-    ]);
-    rows.push(vec![
-        "component size (azmi.wasm)".into(),
-        format!("{component_bytes} B"),
-        format!("≤ {SIZE_BUDGET} B"),
-        format!("{:.2}", component_bytes as f64 / SIZE_BUDGET as f64),
-        verdict(component_bytes <= SIZE_BUDGET),
-        String::new(),
-    ]);
-    println!("\nDEVELOPERS.md targets (ratio = measured / target; ≤ 1 meets it)\n");
-    table(
-        &["metric", "measured", "target", "ratio", "", "detail"],
-        &rows,
-    );
-    println!(
-        "\nReference: official JS/Python SDKs take 5–33 ms for a first token and 6.5–10.6 µs for a cached getToken; native Rust SDK 0.31 µs cached."
-    );
-    print_boundary(boundary);
+/// Everything one run measured.
+pub struct Measured {
+    /// Row 2.
+    pub core: Core,
+    /// Row 1 (and the boundary detail table).
+    pub boundary: Boundary,
+    /// Row 3.
+    pub network: Network,
+    /// Rows 4 and 5.
+    pub sizes: Sizes,
+    /// Row 6.
+    pub spin: Result<SpinRequests, String>,
+    /// Row 7.
+    pub envoy: Result<EnvoyLatency, String>,
+    /// Row 8.
+    pub process: Result<Process, String>,
 }
 
-fn print_boundary(boundary: &Boundary) {
-    let rows: Vec<Vec<String>> = boundary
-        .rows
-        .iter()
-        .map(|r| match (&r.real, &r.floors) {
-            (Ok(real), Some(f)) => vec![
-                r.label.clone(),
-                real.show(),
-                format!("{:.1}", r.allocations),
-                human(f.nop.p50),
-                human(f.scope.p50),
-                human(f.token.p50),
-                human(f.clock.p50),
-                human(real.p50 - f.clock.p50),
-            ],
-            (Ok(real), None) => vec![r.label.clone(), real.show()],
-            (Err(why), _) => vec![r.label.clone(), why.clone()],
-        })
-        .collect();
+/// One line of the table.
+struct Line {
+    number: &'static str,
+    what: String,
+    measured: String,
+    floor: String,
+    target: String,
+    /// measured / target; `None` when the row did not run.
+    ratio: Option<f64>,
+    detail: String,
+}
+
+impl Line {
+    fn cells(self) -> Vec<String> {
+        let (ratio, verdict) = match self.ratio {
+            Some(r) => (format!("{r:.2}"), if r <= 1.0 { "ok" } else { "MISS" }),
+            None => ("-".into(), "not run"),
+        };
+        vec![
+            self.number.into(),
+            self.what,
+            self.measured,
+            self.floor,
+            self.target,
+            ratio,
+            verdict.into(),
+            self.detail,
+        ]
+    }
+
+    /// A row that could not run, saying why.
+    fn not_run(number: &'static str, what: &str, target: &str, why: &str) -> Line {
+        Line {
+            number,
+            what: what.into(),
+            measured: "-".into(),
+            floor: "-".into(),
+            target: target.into(),
+            ratio: None,
+            detail: why.into(),
+        }
+    }
+}
+
+fn us(d: Duration) -> String {
+    human(d.as_nanos() as f64)
+}
+
+/// Prints the table.
+pub fn print(m: &Measured) {
+    let mut lines = vec![
+        cached_call(&m.boundary),
+        native(&m.core),
+        first_token(&m.network),
+    ];
+    lines.extend(sizes(&m.sizes));
+    lines.push(match &m.spin {
+        Ok(spin) => {
+            let ratio = spin.token.p50.as_secs_f64() / spin.health.p50.as_secs_f64();
+            Line {
+                number: "6",
+                what: "Spin app per request (azmi serve, warm shared cache): GET /token, p50"
+                    .into(),
+                measured: us(spin.token.p50),
+                floor: format!("{} (GET /health, no token)", us(spin.health.p50)),
+                target: "≤ 1.2× floor".into(),
+                ratio: Some(ratio / 1.2),
+                detail: format!(
+                    "{ratio:.2}× floor; p99 {} vs {}; {} token request(s) in all",
+                    us(spin.token.p99),
+                    us(spin.health.p99),
+                    spin.token_requests
+                ),
+            }
+        }
+        Err(why) => Line::not_run(
+            "6",
+            "Spin app per request, GET /token vs /health",
+            "≤ 1.2×",
+            why,
+        ),
+    });
+    lines.push(match &m.envoy {
+        Ok(e) => {
+            let (p50, p99) = e.azmi.added_us(&e.bare);
+            let (floor_p50, floor_p99) = e.floor.added_us(&e.bare);
+            Line {
+                number: "7",
+                what: format!("Envoy {} cached token: added p50 / p99 per request", e.version),
+                measured: format!("{p50:+.0} / {p99:+.0} µs"),
+                floor: format!("{floor_p50:+.0} / {floor_p99:+.0} µs (minimal filter)"),
+                target: "≤ 50 / ≤ 200 µs".into(),
+                ratio: Some((p50 / 50.0).max(p99 / 200.0)),
+                detail: format!(
+                    "{} kept-alive requests each, interleaved: no filter {} / {}, minimal filter {} / {}, azmi {} / {}; azmi over the minimal filter {:+.0} / {:+.0} µs",
+                    e.rounds,
+                    us(e.bare.p50),
+                    us(e.bare.p99),
+                    us(e.floor.p50),
+                    us(e.floor.p99),
+                    us(e.azmi.p50),
+                    us(e.azmi.p99),
+                    p50 - floor_p50,
+                    p99 - floor_p99
+                ),
+            }
+        }
+        Err(why) => Line::not_run("7", "Envoy cached token: added p50 / p99", "≤ 50 / ≤ 200 µs", why),
+    });
+    lines.push(match &m.process {
+        Ok(p) => Line {
+            number: "8",
+            what: "whole `azmi token --no-cache` process (release, precompiled), median".into(),
+            measured: human(p.token.p50),
+            floor: format!("{} (azmi --version)", human(p.version.p50)),
+            target: "≤ 25 ms".into(),
+            ratio: Some(p.token.p50 / 25e6),
+            detail: format!(
+                "p90 {}; with its token cache (token already cached) {}",
+                human(p.token.p90),
+                human(p.cached.p50)
+            ),
+        },
+        Err(why) => Line::not_run("8", "whole azmi token process", "≤ 25 ms", why),
+    });
     println!(
-        "\nCached get-token at the boundary, every way ({}-byte token). Stub columns: the same call path into a component that does no work: an empty call, + the scope string, azmi's exact signature, + one wall-clock import. guest ≈ azmi.wasm − stub+clock.\n",
-        boundary.token_len
+        "\nIssue 14 targets (ratio = measured / target; ≤ 1 meets it; floors from this run)\n"
     );
     table(
         &[
-            "call path",
-            "azmi.wasm p50 / p90",
-            "host allocs/call",
-            "stub: nop",
-            "+scope",
-            "get-token sig",
-            "+clock",
-            "guest ≈",
+            "#", "what", "measured", "floor", "target", "ratio", "", "detail",
         ],
-        &rows,
+        &lines.into_iter().map(Line::cells).collect::<Vec<_>>(),
     );
+    let n = &m.network;
     println!(
-        "\nWall-clock reads per cached call: {:.2} (no other import is needed on the cached path); SystemTime::now() natively: {}",
-        boundary.clock_reads,
-        human(boundary.native_clock.p50)
-    );
-    println!(
-        "Token length: the stub's get-token (call, sync imports, concurrency off) takes {} with the emulator's {}-byte token, {} with a {}-byte one (typical Entra JWT).",
-        human(boundary.short_token.p50),
-        boundary.token_len,
-        human(boundary.long_token.p50),
-        LONG_TOKEN
+        "\nAlso: no-MI answer (probe, closed port) p50 {} (p90 {}); burst of {} calls on one instance: {} upstream request(s) in {}.",
+        human(n.no_mi.p50),
+        human(n.no_mi.p90),
+        n.burst_calls,
+        n.burst_requests,
+        human(n.burst_time.as_nanos() as f64)
     );
 }
 
-/// A row whose measured value is a time in ns against a target in ns.
-fn ratio_row(metric: &str, ns: f64, target_ns: f64, detail: String) -> Vec<String> {
-    vec![
-        metric.into(),
-        human(ns),
-        format!("≤ {}", human(target_ns)),
-        format!("{:.2}", ns / target_ns),
-        verdict(ns <= target_ns),
-        detail,
-    ]
-}
-
-fn verdict(ok: bool) -> String {
-    if ok { "ok" } else { "MISS" }.into()
-}
-
-/// A plain-text table, columns padded to their widest cell.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
+/// Row 1.
+fn cached_call(boundary: &Boundary) -> Line {
+    let row = &boundary.rows[0];
+    let shipped = row.real.as_ref().expect("the shipped path works");
+    let floor = row
+        .floors
+        .as_ref()
+        .expect("floors on the shipped path")
+        .clock;
+    Line {
+        number: "1",
+        what: "cached get-token, shipped path (Guest::get_token), p50".into(),
+        measured: human(shipped.p50),
+        floor: format!("{} (stub get-token + 1 clock read)", human(floor.p50)),
+        target: "≤ 1.25× floor".into(),
+        ratio: Some(shipped.p50 / (1.25 * floor.p50)),
+        detail: format!(
+            "{:.2}× floor; p90 {}; guest ≈ {}; {:.1} host allocations/call",
+            shipped.p50 / floor.p50,
+            human(shipped.p90),
+            human(shipped.p50 - floor.p50),
+            row.allocations
+        ),
     }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = widths
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let cell = cells.get(i).copied().unwrap_or_default();
-                format!("{cell}{}", " ".repeat(w - cell.chars().count()))
-            })
-            .collect();
-        println!("| {} |", padded.join(" | "));
+}
+
+/// Row 2.
+fn native(core: &Core) -> Line {
+    let allocation_ratio = if core.allocations > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
     };
-    line(headers.to_vec());
-    println!(
-        "|{}|",
-        widths
-            .iter()
-            .map(|w| "-".repeat(w + 2))
-            .collect::<Vec<_>>()
-            .join("|")
-    );
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
+    Line {
+        number: "2",
+        what: "native core ManagedIdentity::cached, p50".into(),
+        measured: format!(
+            "{}, {:.2} allocations",
+            human(core.cached.p50),
+            core.allocations
+        ),
+        floor: "-".into(),
+        target: "≤ 0.100 µs, 0 allocations".into(),
+        ratio: Some((core.cached.p50 / 100.0).max(allocation_ratio)),
+        detail: format!("p90 {}", human(core.cached.p90)),
     }
+}
+
+/// Row 3.
+fn first_token(n: &Network) -> Line {
+    let ratio = n.first_token.p50 / n.bare_get.p50;
+    let rest = n.first_token.p50 - n.instantiate.p50 - n.bare_get.p50;
+    Line {
+        number: "3",
+        what: "first token, warm engine (instantiate + get-token), p50".into(),
+        measured: human(n.first_token.p50),
+        floor: format!(
+            "{} (bare GET, host's client, new connection)",
+            human(n.bare_get.p50)
+        ),
+        target: "≤ 1.5× floor".into(),
+        ratio: Some(ratio / 1.5),
+        detail: format!(
+            "{ratio:.2}× floor = instantiate {} + network ≈ bare GET {} + guest and wasi-http {} (remainder; the same first get-token answered in memory, no socket: {}); p90 {}",
+            human(n.instantiate.p50),
+            human(n.bare_get.p50),
+            human(rest),
+            human(n.in_memory.p50),
+            human(n.first_token.p90)
+        ),
+    }
+}
+
+/// Rows 4 and 5.
+fn sizes(s: &Sizes) -> Vec<Line> {
+    let Ok(shipped) = s.shipped else {
+        let why = s.shipped.as_ref().err().cloned().unwrap_or_default();
+        return vec![Line::not_run(
+            "4-5",
+            "shipped component sizes",
+            "≤ 150000 B",
+            &why,
+        )];
+    };
+    let parts: Vec<String> = s
+        .parts
+        .iter()
+        .take(6)
+        .map(|(p, b)| format!("{p} {b}"))
+        .collect();
+    let mut lines = vec![Line {
+        number: "4",
+        what: "target/shipped/azmi.wasm".into(),
+        measured: format!("{shipped} B"),
+        floor: "-".into(),
+        target: format!("≤ {SHIPPED_BUDGET} B"),
+        ratio: Some(shipped as f64 / SHIPPED_BUDGET as f64),
+        detail: parts.join(", "),
+    }];
+    for (number, name, size, extra) in [
+        ("5", "azmi-shared.wasm", &s.shared, SHARED_EXTRA),
+        (
+            "5",
+            "azmi-certificate.wasm",
+            &s.certificate,
+            CERTIFICATE_EXTRA,
+        ),
+    ] {
+        let budget = shipped + extra;
+        let target = format!("≤ {budget} B (shipped + {extra})");
+        lines.push(match size {
+            Ok(size) => Line {
+                number,
+                what: format!("target/shipped/{name}"),
+                measured: format!("{size} B"),
+                floor: format!("{shipped} B (azmi.wasm)"),
+                target,
+                ratio: Some(*size as f64 / budget as f64),
+                detail: format!("shipped + {} B", *size as i64 - shipped as i64),
+            },
+            Err(why) => Line::not_run(number, name, &target, why),
+        });
+    }
+    lines
 }

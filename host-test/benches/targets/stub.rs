@@ -41,7 +41,7 @@ pub fn wat(token: &str, expires_on: u64, refresh_on: u64) -> String {
     (type $dt (record (field "seconds" u64) (field "nanoseconds" u32)))
     (export "datetime" (type $datetime (eq $dt)))
     (export "now" (func (result $datetime)))))
-  (type $source' (enum "imds" "app-service" "app-service-2017" "azure-ml" "cloud-shell" "azure-arc" "service-fabric" "workload-identity"))
+  (type $source' (enum "imds" "app-service" "app-service-2017" "azure-ml" "cloud-shell" "azure-arc" "service-fabric" "workload-identity" "client-secret" "client-certificate"))
   (export $source "source" (type $source'))
   (type $selector' (variant (case "system-assigned") (case "client-id" string) (case "object-id" string) (case "resource-id" string)))
   (export $selector "identity-selector" (type $selector'))

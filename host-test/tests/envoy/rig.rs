@@ -62,8 +62,18 @@ pub struct Listener {
 }
 
 /// The generated `envoy.yaml`: `listeners` on ephemeral ports routing everything to cluster
-/// `upstream`; `clusters` as (name, loopback port).
+/// `upstream`; `clusters` as (name, loopback port); every filter runs `wasm`.
 pub fn config(listeners: &[Listener], clusters: &[(&str, u16)], wasm: &Path) -> String {
+    config_per_listener(listeners, clusters, |_| wasm.to_path_buf())
+}
+
+/// [`config`] with each listener's filter module chosen by `wasm_for(listener name)` (e.g.
+/// `just bench`'s minimal filter next to the azmi one).
+pub fn config_per_listener(
+    listeners: &[Listener],
+    clusters: &[(&str, u16)],
+    wasm_for: impl Fn(&str) -> PathBuf,
+) -> String {
     let mut yaml = String::from(
         "admin:\n  address: {socket_address: {address: 127.0.0.1, port_value: 0}}\nstatic_resources:\n  listeners:\n",
     );
@@ -113,7 +123,7 @@ pub fn config(listeners: &[Listener], clusters: &[(&str, u16)], wasm: &Path) -> 
 {env}"#,
                 name = listener.name,
                 configuration = json(configuration),
-                wasm = json(&wasm.display().to_string()),
+                wasm = json(&wasm_for(listener.name).display().to_string()),
             );
         }
         yaml += r#"          - name: envoy.filters.http.router

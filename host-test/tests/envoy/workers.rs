@@ -3,9 +3,10 @@
 //! `"shared_cache": false` each worker fetches its own (the figure printed for comparison).
 
 use super::client::{Connection, Reply};
+use super::numbers::p50;
 use super::rig::require_envoy;
 use super::rig::{Envoy, config, filter_wasm};
-use super::{echoed_authorization, envoy_version, ms, p50, with_filter};
+use super::{echoed_authorization, envoy_version, ms, with_filter};
 use azmi_host_test::emulator::{Config, Emulator};
 use std::net::SocketAddr;
 use std::time::Duration;
