@@ -148,7 +148,7 @@ host:
 # Envoy, first; a row whose input could not be built or installed says why in the table.
 # Rows: cached get-token, native core, first token, sizes, Spin, Envoy, the CLI process.
 # `just bench --peers` is `just bench-peers`.)
-# Issue 14's performance targets in one run (release): one table, each row against a floor from the same run.
+# The performance targets in one run (release): one table, each row against a floor from the same run.
 bench *flags: component
     #!/usr/bin/env bash
     set -euo pipefail
