@@ -73,9 +73,10 @@ unit:
 
 # (Each cargo build is then shrunk by Binaryen's wasm-opt -Oz, run on the component's core
 # module by `jco opt`; both pinned by examples/node-jco/package-lock.json. The feature flags are
-# the ones rustc 1.95 emits for wasm32 by default. Skipped when the output is newer.)
-# Build the components (profile `component`), shrink them into target/shipped/ and print their
-# sizes (budgets: 150 KB shipped, 190 KB shared cache, 640 KB with certificates).
+# the ones rustc 1.95 emits for wasm32 by default. Skipped when the output is newer.
+# Size budgets (`just bench` checks them): 150 KB shipped, shipped + 60 KB for the shared-cache
+# build, shipped + 340 KB with certificates.)
+# Build the components (cargo, profile `component`), shrink them into target/shipped/, print sizes.
 component: jco
     #!/usr/bin/env bash
     set -euo pipefail
@@ -214,8 +215,9 @@ bench-peers:
 emulator port="8080":
     cargo run --quiet -p azmi-host-test --bin azmi -- emulator --port {{port}}
 
-# Build the self-contained azmi CLI (release) into target/release/azmi, and precompile its
-# components next to it (each run then loads one instead of compiling it).
+# (`azmi precompile` writes the embedded components, compiled for this machine, next to the
+# binary: each run then loads one instead of compiling it.)
+# Build the self-contained azmi CLI (release) into target/release/azmi and precompile it.
 cli:
     cargo build --release -p azmi-host-test --bin azmi
     target/release/azmi precompile
