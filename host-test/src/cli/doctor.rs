@@ -303,7 +303,7 @@ fn print(report: &Value, as_json: bool) {
     if let Some(reach) = report.get("reachable") {
         println!(
             "{:<12} {} {} in {} ms",
-            "endpoint",
+            "reachable",
             reach["address"].as_str().unwrap_or_default(),
             reach["result"].as_str().unwrap_or_default(),
             reach["ms"]

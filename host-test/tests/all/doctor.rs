@@ -229,3 +229,31 @@ async fn every_source_with_nothing_listening_is_unreachable_and_exits_2() {
         );
     }
 }
+
+/// The text report labels each line once: the endpoint's URL, then whether it is reachable.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_text_report_names_the_endpoint_and_its_reachability_on_distinct_lines() {
+    let (emulator, url, _server) = emulator_on_loopback().await;
+    let env = [
+        ("IDENTITY_ENDPOINT", format!("{url}/msi/token")),
+        ("IDENTITY_HEADER", emulator.config().identity_header),
+    ];
+    let (output, _) = azmi(&["doctor"], &env).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let label = |l: &str| l.split_whitespace().next().unwrap_or_default().to_string();
+    let labels: Vec<String> = text.lines().map(label).collect();
+    assert_eq!(
+        labels.iter().filter(|l| *l == "endpoint").count(),
+        1,
+        "{text}"
+    );
+    let reachable = text
+        .lines()
+        .find(|l| label(l) == "reachable")
+        .expect("a reachable line");
+    assert!(
+        reachable.ends_with(" ms") && reachable.contains("connected"),
+        "{reachable}"
+    );
+}
