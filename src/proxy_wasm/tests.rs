@@ -3,6 +3,7 @@
 //! root's own (the real Envoy run is host-test/tests/envoy/); workers sharing a store are in
 //! `tests/shared.rs`.
 
+mod bearer;
 mod chain;
 mod diagnostics;
 mod glue;

@@ -73,6 +73,9 @@ pub struct TokenRoot {
     follow: Option<UnixMillis>,
     /// The lease this root holds (its holder id) while it fetches for every worker.
     lease: Option<u64>,
+    /// The header value of the token the cache served last, shared by every request's
+    /// verdict until the token changes.
+    bearer: Option<Bearer>,
     /// Lines to log with the next effects (a store failure found by a request).
     notes: Vec<(Level, String)>,
     /// The failure last reported, with the request id clients get for it.
@@ -133,6 +136,7 @@ impl TokenRoot {
             slot,
             follow: None,
             lease: None,
+            bearer: None,
             notes: Vec::new(),
             reported,
         }
@@ -191,7 +195,12 @@ impl TokenRoot {
         }
         let (verdict, source) = match self.identity.cached(now, &self.scope, &self.selector) {
             Ok(Cached::Fresh(token)) => {
-                let (bearer, source) = (Bearer::new(token), token.source());
+                // The header value is built once per token, not per request.
+                let bearer = match &self.bearer {
+                    Some(kept) if kept.carries(token) => kept.clone(),
+                    _ => self.bearer.insert(Bearer::new(token)).clone(),
+                };
+                let source = token.source();
                 return self.step(Verdict::Forward(bearer), false, Some(source));
             }
             // Served now; the refresh is the root's job.

@@ -7,13 +7,25 @@ use crate::proto::{self, AccessToken, Error, ErrorClass};
 /// Status of the local reply sent instead of an unauthenticated request.
 pub const DENY_STATUS: u32 = 503;
 
-/// The header value `Bearer <token>`. `Debug` never shows the token.
+/// The header value `Bearer <token>`. `Debug` never shows the token. Shared, not copied: a
+/// root keeps the value of its cached token and every request's verdict points at it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Bearer(String);
+pub struct Bearer(std::rc::Rc<str>);
 
 impl Bearer {
     pub(crate) fn new(token: &AccessToken) -> Self {
-        Self(format!("Bearer {}", token.secret()))
+        Self(format!("Bearer {}", token.secret()).into())
+    }
+
+    /// Whether `self` and `other` are the same value in memory (not a copy).
+    #[cfg(test)]
+    pub(crate) fn shares(&self, other: &Bearer) -> bool {
+        std::rc::Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether this is the header value for `token`.
+    pub(crate) fn carries(&self, token: &AccessToken) -> bool {
+        self.0.strip_prefix("Bearer ") == Some(token.secret())
     }
 
     /// The header value. Treat it as a secret.
