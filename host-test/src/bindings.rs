@@ -22,6 +22,22 @@ pub use self::azmi::identity::types::{
     AccessToken, Error, ErrorInfo, IdentitySelector, Source, TokenRequest,
 };
 
+impl TokenRequest {
+    /// A `get-token-with` request for `scope` as the system-assigned identity, every option at
+    /// its default (no forced refresh, claims or capabilities, the default deadline, no probe).
+    pub fn system_assigned(scope: &str) -> Self {
+        TokenRequest {
+            scope: scope.to_string(),
+            identity: IdentitySelector::SystemAssigned,
+            force_refresh: false,
+            claims: None,
+            client_capabilities: Vec::new(),
+            timeout_ms: None,
+            probe: false,
+        }
+    }
+}
+
 impl Source {
     /// The stable machine name (`imds`, `app_service`, …), as in the CLI's JSON.
     pub fn id(self) -> &'static str {

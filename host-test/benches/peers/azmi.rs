@@ -70,13 +70,8 @@ pub fn without_managed_identity(
     egress.connect_imds_to(closed)?;
     let config = GuestConfig::new(Vec::new(), egress);
     let request = |probe| TokenRequest {
-        scope: SCOPE.into(),
-        identity: IdentitySelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
-        timeout_ms: None,
         probe,
+        ..TokenRequest::system_assigned(SCOPE)
     };
     rt.block_on(async {
         let mut measured = Measured::default();

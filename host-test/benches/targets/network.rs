@@ -179,13 +179,8 @@ async fn no_managed_identity(host: &Host, iterations: usize) -> timing::Stats {
         .port();
     let config = config(&format!("http://127.0.0.1:{port}"));
     let request = TokenRequest {
-        scope: SCOPE.into(),
-        identity: IdentitySelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
-        timeout_ms: None,
         probe: true,
+        ..TokenRequest::system_assigned(SCOPE)
     };
     let mut times = Vec::new();
     for _ in 0..iterations {

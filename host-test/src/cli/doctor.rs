@@ -6,7 +6,7 @@
 //! time. Exit codes follow the verdict: 0 ok, 2 unavailable or unreachable, 3 misconfigured.
 
 use super::{CredentialArg, cli_guest, process_guest};
-use crate::bindings::{IdentitySelector as WitSelector, TokenRequest};
+use crate::bindings::TokenRequest;
 use crate::egress::Egress;
 use crate::host::GuestConfig;
 use crate::precompiled::Origin;
@@ -211,13 +211,8 @@ async fn reach(egress: &Egress, scheme: &str, authority: &str) -> (Value, bool) 
 async fn fetch(args: &DoctorArgs) -> anyhow::Result<(Value, i32)> {
     let (mut guest, _, chain) = cli_guest(args.credential, true).await?;
     let request = TokenRequest {
-        scope: args.scope.clone(),
-        identity: WitSelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
         timeout_ms: Some(30_000),
-        probe: false,
+        ..TokenRequest::system_assigned(&args.scope)
     };
     let start = Instant::now();
     let result = if chain {

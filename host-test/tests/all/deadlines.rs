@@ -13,13 +13,8 @@ const TWO_SECONDS_AND_SLACK: Duration = Duration::from_millis(2_200);
 
 fn request(timeout_ms: Option<u64>) -> TokenRequest {
     TokenRequest {
-        scope: VAULT_SCOPE.into(),
-        identity: IdentitySelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
         timeout_ms,
-        probe: false,
+        ..TokenRequest::system_assigned(VAULT_SCOPE)
     }
 }
 

@@ -4,20 +4,12 @@
 
 use crate::util::*;
 use azmi_host_test::emulator::{Config, Request};
-use azmi_host_test::{IdentitySelector, Source, TokenError, TokenRequest};
+use azmi_host_test::{Source, TokenError, TokenRequest};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 fn request() -> TokenRequest {
-    TokenRequest {
-        scope: VAULT_SCOPE.into(),
-        identity: IdentitySelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
-        timeout_ms: None,
-        probe: false,
-    }
+    TokenRequest::system_assigned(VAULT_SCOPE)
 }
 
 fn form(request: &Request) -> Vec<(String, String)> {

@@ -100,13 +100,8 @@ async fn throttled_answer_is_remembered_for_its_retry_after() {
     let mut rig = rig(&app_service_env("emulator-identity-header")).await;
     rig.emulator.push_fault(status(429, 10, Some("20")));
     let request = TokenRequest {
-        scope: VAULT_SCOPE.into(),
-        identity: IdentitySelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
         timeout_ms: Some(30_000),
-        probe: false,
+        ..TokenRequest::system_assigned(VAULT_SCOPE)
     };
     let first = rig.guest.get_token_with(&request).await.unwrap();
     assert!(first.is_err());
@@ -139,13 +134,8 @@ async fn no_managed_identity_answers_unavailable_fast() {
         .await
         .unwrap();
     let request = TokenRequest {
-        scope: VAULT_SCOPE.into(),
-        identity: IdentitySelector::SystemAssigned,
-        force_refresh: false,
-        claims: None,
-        client_capabilities: Vec::new(),
-        timeout_ms: None,
         probe: true,
+        ..TokenRequest::system_assigned(VAULT_SCOPE)
     };
     let mut times = Vec::new();
     for _ in 0..5 {
