@@ -245,10 +245,7 @@ async fn cli_guest(
         .into_iter()
         .collect();
     let (env, egress) = process_guest(extra, &[])?;
-    let certificate = chain
-        && env
-            .iter()
-            .any(|(k, v)| k == azmi::proto::var::AZURE_CLIENT_CERTIFICATE_PATH && !v.is_empty());
+    let certificate = uses_certificate(credential, &env);
     let mut config = GuestConfig::new(env, egress);
     if let Some(dir) = std::env::var_os(ARC_TOKENS_DIR_OVERRIDE).filter(|v| !v.is_empty()) {
         config.preopen_at(dir.into(), azmi::proto::ARC_KEY_DIR);
@@ -270,6 +267,16 @@ fn precompile(dir: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
         println!("{} ({size} bytes)", path.display());
     }
     Ok(0)
+}
+
+/// Whether `credential` in `env` signs with a client certificate (the chain, or its
+/// environment link, with `AZURE_CLIENT_CERTIFICATE_PATH` set): then the CLI runs the
+/// certificate build.
+pub(crate) fn uses_certificate(credential: CredentialArg, env: &[(String, String)]) -> bool {
+    credential != CredentialArg::ManagedIdentity
+        && env
+            .iter()
+            .any(|(k, v)| k == azmi::proto::var::AZURE_CLIENT_CERTIFICATE_PATH && !v.is_empty())
 }
 
 /// The component `azmi token` runs: the certificate build when a certificate is configured

@@ -14,6 +14,7 @@
 
 use crate::host::{CERTIFICATE_COMPONENT, COMPONENT, Host, SHARED_COMPONENT};
 use std::path::{Path, PathBuf};
+use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Test knob: the directory holding precompiled components, instead of the binary's own.
@@ -82,32 +83,38 @@ pub fn dir() -> Option<PathBuf> {
 /// else compiled now.
 pub fn load(build: Build) -> anyhow::Result<(Host, Origin)> {
     let engine = Host::new_engine()?;
-    let why = match dir().map(|d| d.join(build.file_name())) {
-        None => "the binary's directory is unknown".to_string(),
-        Some(path) if !path.is_file() => {
-            format!("no {} (run `azmi precompile` once)", path.display())
-        }
-        Some(path) => {
-            // SAFETY: see the module docs: the file sits where the binary's own files do, is
-            // named for this exact component, and wasmtime checks it was made by this
-            // wasmtime with this engine configuration.
-            match unsafe { Component::deserialize_file(&engine, &path) } {
-                Ok(component) => {
-                    let host = Host::from_component(&engine, &component)?;
-                    return Ok((host, Origin::Precompiled(path)));
-                }
-                Err(e) => format!(
-                    "{} is not usable ({e}); run `azmi precompile` again",
-                    path.display()
-                ),
-            }
-        }
+    let (component, origin) = match find(&engine, build) {
+        Ok((component, path)) => (component, Origin::Precompiled(path)),
+        Err(why) => (
+            Component::new(&engine, build.bytes())?,
+            Origin::Compiled(why),
+        ),
     };
-    let component = Component::new(&engine, build.bytes())?;
-    Ok((
-        Host::from_component(&engine, &component)?,
-        Origin::Compiled(why),
-    ))
+    Ok((Host::from_component(&engine, &component)?, origin))
+}
+
+/// `build`'s precompiled component for `engine` and its file, or why there is no usable one
+/// (nothing is compiled: `azmi doctor` asks without paying for a compilation).
+pub fn find(engine: &Engine, build: Build) -> Result<(Component, PathBuf), String> {
+    let path = dir()
+        .ok_or("the binary's directory is unknown")?
+        .join(build.file_name());
+    if !path.is_file() {
+        return Err(format!(
+            "no {} (run `azmi precompile` once)",
+            path.display()
+        ));
+    }
+    // SAFETY: see the module docs: the file sits where the binary's own files do, is named
+    // for this exact component, and wasmtime checks it was made by this wasmtime with this
+    // engine configuration.
+    match unsafe { Component::deserialize_file(engine, &path) } {
+        Ok(component) => Ok((component, path)),
+        Err(e) => Err(format!(
+            "{} is not usable ({e}); run `azmi precompile` again",
+            path.display()
+        )),
+    }
 }
 
 /// Compiles every embedded build for this machine's engine and writes each into `dir`

@@ -9,7 +9,6 @@ use super::{CredentialArg, cli_guest, process_guest};
 use crate::bindings::TokenRequest;
 use crate::egress::Egress;
 use crate::host::GuestConfig;
-use crate::precompiled::Origin;
 use azmi::proto::{
     DefaultChain, EnvSnapshot, ErrorClass, HostFacts, IdentitySelector, Link, ManagedIdentity,
     SelectorKind, Source, detected,
@@ -159,17 +158,15 @@ fn choose_link(
 }
 
 /// How `azmi token` would get the component it runs: a precompiled file (milliseconds) or
-/// compiled at start (≈ 0.1 s), and why.
+/// compiled at start (≈ 0.1 s), and why. Nothing is compiled to find out.
 fn component(credential: CredentialArg, env: &[(String, String)]) -> Value {
-    let certificate = credential != CredentialArg::ManagedIdentity
-        && env
-            .iter()
-            .any(|(k, v)| k == azmi::proto::var::AZURE_CLIENT_CERTIFICATE_PATH && !v.is_empty());
-    let build = super::cli_build(certificate, true);
-    match crate::precompiled::load(build) {
-        Ok((_, Origin::Precompiled(path))) => json!(format!("precompiled: {}", path.display())),
-        Ok((_, Origin::Compiled(why))) => json!(format!("compiled at every start: {why}")),
+    let build = super::cli_build(super::uses_certificate(credential, env), true);
+    match crate::host::Host::new_engine() {
         Err(e) => json!(format!("cannot be loaded: {e:#}")),
+        Ok(engine) => match crate::precompiled::find(&engine, build) {
+            Ok((_, path)) => json!(format!("precompiled: {}", path.display())),
+            Err(why) => json!(format!("compiled at every start: {why}")),
+        },
     }
 }
 
