@@ -73,11 +73,13 @@ unit:
 
 # (Each cargo build is then shrunk by Binaryen's wasm-opt -Oz, run on the component's core
 # module by `jco opt`; both pinned by examples/node-jco/package-lock.json. The feature flags are
-# the ones rustc 1.95 emits for wasm32 by default. Skipped when the output is newer.
+# the ones rustc 1.95 emits for wasm32 by default. Then `wasm-tools strip --all` drops the
+# custom sections (the component-name section: ~10 KB of names no runtime reads). Skipped when
+# the output is newer.
 # Size budgets (`just bench` checks them): 150 KB shipped, shipped + 60 KB for the shared-cache
 # build, shipped + 340 KB with certificates.)
 # Build the components (cargo, profile `component`), shrink them into target/shipped/, print sizes.
-component: jco
+component: jco wasm-tools
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p target/shipped
@@ -92,6 +94,7 @@ component: jco
             examples/node-jco/node_modules/.bin/jco opt "$built" -o "$shipped.partial" --quiet -- \
                 -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
                 --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+            PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wasm-tools strip --all "$shipped.partial" -o "$shipped.partial"
             mv "$shipped.partial" "$shipped"
         fi
         echo "component: $shipped $(wc -c < "$shipped") bytes (cargo build: $(wc -c < "$built"))"
@@ -267,6 +270,12 @@ redis-install:
 wac:
     @PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" command -v wac >/dev/null 2>&1 \
         || cargo install --locked wac-cli --version 0.12.0
+
+# Install wasm-tools 1.263 with only its `strip` command (`just component` uses it) unless a
+# wasm-tools with `strip` is already on PATH (≈ 1 min).
+wasm-tools:
+    @PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wasm-tools strip --help >/dev/null 2>&1 \
+        || cargo install --locked wasm-tools --version 1.263.0 --no-default-features --features strip
 
 envoy_venv := "target/envoy-venv"
 envoy_filter := "examples/envoy-filter/target/wasm32-wasip1/release/azmi_envoy_filter.wasm"

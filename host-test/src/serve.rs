@@ -5,7 +5,7 @@
 //! tokens there, so they outlive the request.
 
 use crate::egress::{Egress, Hooks, Refused};
-use crate::host::{GuestState, add_keyvalue_to_linker};
+use crate::host::{GuestState, Host, add_keyvalue_to_linker};
 use crate::keyvalue::KeyValue;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::io::TokioIo;
@@ -48,8 +48,10 @@ pub struct Server {
 impl Server {
     /// Compiles `wasm`, a component exporting `wasi:http/incoming-handler`. Its imports may
     /// be any of WASI 0.2 (not only the `wasi:http/proxy` world): azmi needs the environment.
+    /// The engine is [`Host::new_engine`]'s (component-model concurrency off: a WASI 0.2
+    /// component does not use it, and with it on every import call costs a host task).
     pub fn new(wasm: &[u8], config: ServeConfig) -> wasmtime::Result<Server> {
-        let engine = Engine::default();
+        let engine = Host::new_engine()?;
         let component = Component::new(&engine, wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
