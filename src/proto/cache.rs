@@ -36,6 +36,7 @@
 
 use super::selector::SelectorKind;
 use super::source::Source;
+use super::text_eq::same_text;
 use super::time::UnixMillis;
 use super::token::AccessToken;
 
@@ -78,8 +79,8 @@ impl CacheKey {
         self.generation == generation
             && self.source == source
             && self.kind == kind
-            && self.id == id
-            && self.resource == resource
+            && same_text(&self.id, id)
+            && same_text(&self.resource, resource)
     }
 }
 

@@ -36,6 +36,7 @@ mod shared;
 mod source;
 mod spec;
 mod splitmix;
+mod text_eq;
 mod time;
 mod token;
 mod url;

@@ -8,6 +8,7 @@
 use crate::proto::error::Error;
 use crate::proto::scope::resource_from_scope;
 use crate::proto::selector::{IdentitySelector, SelectorKind};
+use crate::proto::text_eq::same_text;
 
 /// A scope and selector that passed the checks, and the length of the scope's resource.
 #[derive(Debug, Default)]
@@ -27,7 +28,10 @@ impl LastChecked {
         selector: &IdentitySelector,
     ) -> Result<&'s str, Error> {
         let kind = selector.kind();
-        if self.kind == Some(kind) && self.scope == scope && self.id == selector.value() {
+        if self.kind == Some(kind)
+            && same_text(&self.scope, scope)
+            && same_text(&self.id, selector.value())
+        {
             return Ok(&scope[..self.resource_len]);
         }
         let resource = resource_from_scope(scope)?;
