@@ -48,6 +48,30 @@ pub fn batched(samples: usize, batch: u64, mut run: impl FnMut(u64)) -> Stats {
     percentiles(&mut per_call)
 }
 
+/// [`batched`] for two workloads whose batches alternate, so load that comes and goes during
+/// the run (this is a shared machine) hits both alike: a ratio of the two is then steadier
+/// than one of two separate runs. Returns `a`'s and `b`'s per-call percentiles.
+pub fn alternated(
+    samples: usize,
+    batch: u64,
+    mut a: impl FnMut(u64),
+    mut b: impl FnMut(u64),
+) -> (Stats, Stats) {
+    a(batch);
+    b(batch);
+    let per_call = |run: &mut dyn FnMut(u64)| {
+        let start = Instant::now();
+        run(batch);
+        start.elapsed().as_nanos() as f64 / batch as f64
+    };
+    let (mut times_a, mut times_b) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        times_a.push(per_call(&mut a));
+        times_b.push(per_call(&mut b));
+    }
+    (percentiles(&mut times_a), percentiles(&mut times_b))
+}
+
 /// Percentiles of `durations`.
 pub fn of(durations: &[Duration]) -> Stats {
     let mut ns: Vec<f64> = durations.iter().map(|d| d.as_nanos() as f64).collect();
