@@ -14,7 +14,7 @@ mod stats;
 
 use super::config::FilterConfig;
 use super::store::CasStore;
-use super::token_root::{Dispatch, FAILURE_HOLD_MS, Level, TokenRoot, Verdict, seed};
+use super::token_root::{Dispatch, Effects, FAILURE_HOLD_MS, Level, TokenRoot, Verdict, seed};
 use crate::proto::{
     EnvSnapshot, HttpRequest, HttpResponse, TransportError, TransportErrorKind, UnixMillis,
 };
@@ -78,6 +78,21 @@ fn token_response(token: &str, now: UnixMillis, lifetime: u64) -> HttpResponse {
         .to_string()
         .into_bytes(),
     }
+}
+
+/// The root's first request at [`T0`], its token request dispatched and answered with `token`
+/// (`lifetime` seconds): how every test about a cached token starts. Returns the answer's
+/// effects.
+fn first_token(
+    root: &mut TokenRoot,
+    token: &str,
+    lifetime: u64,
+    calls: &mut Calls,
+    mem: &mut CasStore<shared::Mem>,
+) -> Effects {
+    root.on_request(T0, 1, mem);
+    root.on_tick(T0, calls, mem);
+    root.on_response(T0, 1, Ok(token_response(token, T0, lifetime)), calls, mem)
 }
 
 fn bearer(verdict: &Verdict) -> &str {
@@ -319,16 +334,8 @@ fn a_due_refresh_keeps_serving_the_token_and_runs_in_the_background() {
     let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1, &mut mem);
-    root.on_tick(T0, &mut calls, &mut mem);
     // Two hours: refreshed at half-life.
-    root.on_response(
-        T0,
-        1,
-        Ok(token_response("old", T0, 7_200)),
-        &mut calls,
-        &mut mem,
-    );
+    first_token(&mut root, "old", 7_200, &mut calls, &mut mem);
     let due = T0.plus_millis(3_601_000);
     let step = root.on_request(due, 2, &mut mem);
     assert_eq!(bearer(&step.verdict), "Bearer old");
@@ -357,15 +364,7 @@ fn a_failed_refresh_keeps_the_current_token() {
     let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1, &mut mem);
-    root.on_tick(T0, &mut calls, &mut mem);
-    root.on_response(
-        T0,
-        1,
-        Ok(token_response("old", T0, 7_200)),
-        &mut calls,
-        &mut mem,
-    );
+    first_token(&mut root, "old", 7_200, &mut calls, &mut mem);
     let due = T0.plus_millis(3_601_000);
     root.on_request(due, 2, &mut mem);
     root.on_tick(due, &mut calls, &mut mem);
@@ -454,15 +453,7 @@ fn debug_output_never_shows_the_token() {
     let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1, &mut mem);
-    root.on_tick(T0, &mut calls, &mut mem);
-    let effects = root.on_response(
-        T0,
-        1,
-        Ok(token_response("s3cr3t-token", T0, 86_399)),
-        &mut calls,
-        &mut mem,
-    );
+    let effects = first_token(&mut root, "s3cr3t-token", 86_399, &mut calls, &mut mem);
     let debug = format!("{effects:?} {root:?}");
     assert!(!debug.contains("s3cr3t-token"), "{debug}");
 }

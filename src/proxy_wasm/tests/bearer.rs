@@ -1,7 +1,7 @@
 //! The `authorization` value of a cached token is built once and shared by every request's
 //! verdict, until the token changes.
 
-use super::{Calls, T0, bearer, imds_root, own_store, token_response};
+use super::{Calls, T0, bearer, first_token, imds_root, own_store, token_response};
 use crate::proxy_wasm::token_root::Verdict;
 
 fn value(verdict: Verdict) -> crate::proxy_wasm::verdict::Bearer {
@@ -16,15 +16,7 @@ fn requests_share_one_header_value_per_token_and_a_new_token_gets_a_new_one() {
     let mut mem = own_store();
     let mut root = imds_root();
     let mut calls = Calls::default();
-    root.on_request(T0, 1, &mut mem);
-    root.on_tick(T0, &mut calls, &mut mem);
-    root.on_response(
-        T0,
-        1,
-        Ok(token_response("first", T0, 86_400)),
-        &mut calls,
-        &mut mem,
-    );
+    first_token(&mut root, "first", 86_400, &mut calls, &mut mem);
     let a = value(root.on_request(T0, 2, &mut mem).verdict);
     let b = value(root.on_request(T0, 3, &mut mem).verdict);
     assert_eq!(a.secret(), "Bearer first");

@@ -3,7 +3,7 @@
 //! at the level `"log_level"` (or `AZURE_LOG_LEVEL`) asks, at Envoy's matching level; silent
 //! by default; never a token or a secret.
 
-use super::{Calls, IMDS, T0, own_store, root, token_response};
+use super::{Calls, IMDS, T0, first_token, own_store, root, token_response};
 use crate::proto::{HttpResponse, TransportError, TransportErrorKind, UnixMillis};
 use crate::proxy_wasm::token_root::{Level, TokenRoot};
 
@@ -166,15 +166,7 @@ fn a_refresh_logs_its_start_and_a_refused_dispatch_its_reason() {
     let mut mem = own_store();
     let mut root = imds(Some("info"), None);
     let mut calls = Calls::default();
-    root.on_request(T0, 1, &mut mem);
-    root.on_tick(T0, &mut calls, &mut mem);
-    root.on_response(
-        T0,
-        1,
-        Ok(token_response("old", T0, 7_200)),
-        &mut calls,
-        &mut mem,
-    );
+    first_token(&mut root, "old", 7_200, &mut calls, &mut mem);
     let due = T0.plus_millis(3_601_000);
     assert!(root.on_request(due, 2, &mut mem).wake);
     calls.refuse = true;
