@@ -93,8 +93,9 @@ pub fn measure(rt: &Runtime, wasm: &[u8], samples: usize, batch: u64) -> Boundar
             let func = real.func::<TokenParams, TokenResult>(Some(INTERFACE), "get-token");
             real.check_token(rt, &func);
             let allocations = alloc::per_call(1_000, |n| real.run(rt, &func, (SCOPE, &SYSTEM), n));
-            let stats =
-                timing::batched(samples, batch, |n| real.run(rt, &func, (SCOPE, &SYSTEM), n));
+            let (stats, floors) = with_floors(rt, &linker, &stub, how, samples, batch, |n| {
+                real.run(rt, &func, (SCOPE, &SYSTEM), n)
+            });
             rows.push(Row {
                 label: format!(
                     "TypedFunc::{}, {} imports, concurrency_support({concurrency})",
@@ -107,7 +108,7 @@ pub fn measure(rt: &Runtime, wasm: &[u8], samples: usize, batch: u64) -> Boundar
                 ),
                 real: Ok(stats),
                 allocations,
-                floors: Some(floors(rt, &linker, &stub, how, samples, batch)),
+                floors: Some(floors),
             });
         }
         if !concurrency {
@@ -151,16 +152,7 @@ fn shipped(
     };
     let allocations = alloc::per_call(1_000, &mut run);
     let linker = linker(host.engine(), Call::Async);
-    let mut floors = floors(rt, &linker, stub, Call::Async, samples, batch);
-    // Row 1 is this call over the stub's `get-token-clock`: their batches alternate.
-    let component = Component::new(linker.engine(), stub).expect("compiling the stub");
-    let emulator = Emulator::new(EmulatorConfig::default());
-    let mut bench = Bench::new(rt, &linker, &component, Call::Async, state(&emulator, None));
-    let clock = bench.func::<TokenParams, TokenResult>(None, "get-token-clock");
-    let (real, stub_clock) = timing::alternated(samples, batch, run, |n| {
-        bench.run(rt, &clock, (SCOPE, &SYSTEM), n)
-    });
-    floors.clock = stub_clock;
+    let (real, floors) = with_floors(rt, &linker, stub, Call::Async, samples, batch, run);
     Row {
         label: format!(
             "Guest::get_token (shipped: bindgen call_async, concurrency_support({}))",
@@ -195,15 +187,18 @@ fn sync_on_async_store(
     }
 }
 
-/// The stub's exports on `linker`'s engine, called as `how`.
-fn floors(
+/// `real` (batches of cached calls) timed with the stub's exports beside it on `linker`'s
+/// engine, called as `how`. `real` and the stub's `get-token-clock`, the floor its ratio is
+/// taken against, alternate batch by batch so load that comes and goes hits both alike.
+fn with_floors(
     rt: &Runtime,
     linker: &Linker<GuestState>,
     wat: &str,
     how: Call,
     samples: usize,
     batch: u64,
-) -> Floors {
+    real: impl FnMut(u64),
+) -> (timing::Stats, Floors) {
     let component = Component::new(linker.engine(), wat).expect("compiling the stub");
     let emulator = Emulator::new(EmulatorConfig::default());
     let mut stub = Bench::new(rt, linker, &component, how, state(&emulator, None));
@@ -213,16 +208,21 @@ fn floors(
     let clock = stub.func::<TokenParams, TokenResult>(None, "get-token-clock");
     stub.check_token(rt, &token);
     stub.check_token(rt, &clock);
-    Floors {
-        nop: timing::batched(samples, batch, |n| stub.run(rt, &nop, (), n)),
-        scope: timing::batched(samples, batch, |n| stub.run(rt, &scope, (SCOPE,), n)),
-        token: timing::batched(samples, batch, |n| {
-            stub.run(rt, &token, (SCOPE, &SYSTEM), n)
-        }),
-        clock: timing::batched(samples, batch, |n| {
-            stub.run(rt, &clock, (SCOPE, &SYSTEM), n)
-        }),
-    }
+    let nop = timing::batched(samples, batch, |n| stub.run(rt, &nop, (), n));
+    let scope = timing::batched(samples, batch, |n| stub.run(rt, &scope, (SCOPE,), n));
+    let token = timing::batched(samples, batch, |n| {
+        stub.run(rt, &token, (SCOPE, &SYSTEM), n)
+    });
+    let (real, clock) = timing::alternated(samples, batch, real, |n| {
+        stub.run(rt, &clock, (SCOPE, &SYSTEM), n)
+    });
+    let floors = Floors {
+        nop,
+        scope,
+        token,
+        clock,
+    };
+    (real, floors)
 }
 
 /// The stub's `get-token` alone, with sync `call`.
