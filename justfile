@@ -272,7 +272,7 @@ wac:
         || cargo install --locked wac-cli --version 0.12.0
 
 # Install wasm-tools 1.263 with only its `strip` command (`just component` uses it) unless a
-# wasm-tools with `strip` is already on PATH (≈ 1 min).
+# wasm-tools with `strip` is already on PATH (≈ 3.5 min of CPU, once).
 wasm-tools:
     @PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" wasm-tools strip --help >/dev/null 2>&1 \
         || cargo install --locked wasm-tools --version 1.263.0 --no-default-features --features strip
